@@ -1,0 +1,356 @@
+"""Two-dimensional toy densities with known log-density and entropy.
+
+Every data set here is a *known* distribution, so a lecture can compare a
+model's test negative log-likelihood with the best value any model can reach:
+the entropy H(p) = -E_p[log p(x)] (in nats).
+
+Two kinds of density appear:
+
+* exact: ``8gaussians`` (a mixture of 8 isotropic Gaussians) and
+  ``checkerboard`` (uniform on 8 unit squares), whose log-density has a closed
+  form;
+* noisy manifolds: ``moons``, ``circles``, ``rings``, ``swissroll``,
+  ``pinwheel`` and ``2spirals``. A point is drawn as
+  ``x = m_c(u) + sigma * eps`` with a branch ``c ~ Cat(w)``, ``u ~ U(0, 1)``
+  and ``eps ~ N(0, I)``, so
+
+      p(x) = sum_c w_c * int_0^1 N(x; m_c(u), sigma^2 I) du,
+
+  which we evaluate by the midpoint rule on a fine grid of ``u`` (the grid
+  spacing along the curve is far below ``sigma``, so the quadrature error is
+  negligible next to Monte Carlo error in any experiment).
+
+The entropy is computed once per data set by integrating ``-p log p`` on a
+fine grid (exact for ``checkerboard``: log 8) and cached.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from coursekit.runtime import make_generator
+
+
+TOY2D = (
+    "moons",
+    "circles",
+    "8gaussians",
+    "checkerboard",
+    "swissroll",
+    "pinwheel",
+    "rings",
+    "2spirals",
+)
+
+
+@dataclass(frozen=True)
+class ToyDensity:
+    """A named 2-D distribution: ``sample``, ``log_prob``, ``entropy``.
+
+    Attributes:
+        name: one of :data:`TOY2D`.
+        description: one sentence on how a sample is drawn and its parameters.
+        extent: ``(xmin, xmax, ymin, ymax)`` that holds essentially all the mass,
+            used for plots and grid integration.
+        exact: True where ``log_prob`` is a closed form, False where it is a
+            quadrature over the latent curve parameter.
+    """
+
+    name: str
+    description: str
+    extent: tuple[float, float, float, float]
+    exact: bool
+    _sampler: object = field(repr=False)
+    _log_prob: object = field(repr=False)
+    _entropy: object = field(repr=False, default=None)
+
+    def sample(self, n: int, seed: int | torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` points, a float32 tensor of shape ``(n, 2)``."""
+        n = _check_n(n)
+        gen = make_generator(seed)
+        return self._sampler(n, gen).to(torch.float32)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) for ``x`` of shape ``(..., 2)``; returns shape ``(...)``.
+
+        Computed in float64 and returned in ``x``'s floating dtype and device.
+        """
+        x = _check_points(x)
+        out = self._log_prob(x.detach().to("cpu", torch.float64).reshape(-1, 2))
+        dtype = x.dtype if x.dtype.is_floating_point else torch.float32
+        return out.reshape(x.shape[:-1]).to(device=x.device, dtype=dtype)
+
+    def entropy(self) -> float:
+        """Differential entropy H(p) = -E_p[log p(x)] in nats (cached)."""
+        if self._entropy is not None:
+            return float(self._entropy)
+        return _grid_entropy(self.name)
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n: expected a positive int, got {type(n).__name__}")
+    if n <= 0:
+        raise ValueError(f"n: expected a positive number of samples, got {n}")
+    return int(n)
+
+
+def _check_points(x) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if x.ndim == 0 or x.shape[-1] != 2:
+        raise ValueError(f"x: expected points of shape (..., 2), got shape {tuple(x.shape)}")
+    return x
+
+
+# ---------------------------------------------------------------------------
+# exact densities
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _gaussian_ring_centres(k: int = 8, radius: float = 2.0) -> torch.Tensor:
+    angles = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
+    return radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
+
+
+_EIGHT_CENTRES = _gaussian_ring_centres()
+_EIGHT_SIGMA = 0.2
+
+
+def _eight_sample(n, gen):
+    idx = torch.randint(0, 8, (n,), generator=gen)
+    eps = torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    return _EIGHT_CENTRES[idx] + _EIGHT_SIGMA * eps
+
+
+def _isotropic_mixture_log_prob(x, centres, sigma, log_weights):
+    """log sum_j w_j N(x; centres_j, sigma^2 I); x (n, 2), centres (m, 2)."""
+    d2 = torch.cdist(x, centres).pow(2)  # (n, m)
+    log_kernel = -0.5 * d2 / sigma**2 - _LOG_2PI - 2 * math.log(sigma)
+    return torch.logsumexp(log_kernel + log_weights, dim=1)
+
+
+def _eight_log_prob(x):
+    log_w = torch.full((8,), -math.log(8), dtype=torch.float64)
+    return _isotropic_mixture_log_prob(x, _EIGHT_CENTRES, _EIGHT_SIGMA, log_w)
+
+
+# the 8 "black" unit squares of a 4x4 board on [-2, 2]^2 (lower-left corners)
+_CHECKER_CORNERS = torch.tensor(
+    [(i, j) for i in range(-2, 2) for j in range(-2, 2) if (i + j) % 2 == 0],
+    dtype=torch.float64,
+)
+
+
+def _checker_sample(n, gen):
+    idx = torch.randint(0, 8, (n,), generator=gen)
+    return _CHECKER_CORNERS[idx] + torch.rand(n, 2, generator=gen, dtype=torch.float64)
+
+
+def _checker_log_prob(x):
+    cell = torch.floor(x)
+    inside = (x.abs() <= 2).all(dim=1) & ((cell.sum(dim=1) % 2) == 0)
+    # points exactly on x = 2 or y = 2 belong to the closed board
+    out = torch.full((x.shape[0],), -math.inf, dtype=torch.float64)
+    out[inside] = -math.log(8.0)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# noisy manifolds: branch c ~ Cat(w), u ~ U(0, 1), x = m_c(u) + sigma * eps
+
+
+@dataclass(frozen=True)
+class _NoisyManifold:
+    curves: tuple  # callables u -> (m, 2)
+    weights: tuple  # branch probabilities
+    sigma: float
+    nodes: int  # quadrature nodes per branch: curve spacing well below sigma
+
+    def sample(self, n, gen):
+        w = torch.tensor(self.weights, dtype=torch.float64)
+        branch = torch.multinomial(w, n, replacement=True, generator=gen)
+        u = torch.rand(n, generator=gen, dtype=torch.float64)
+        eps = torch.randn(n, 2, generator=gen, dtype=torch.float64)
+        centres = torch.empty(n, 2, dtype=torch.float64)
+        for c, curve in enumerate(self.curves):
+            mask = branch == c
+            if mask.any():
+                centres[mask] = curve(u[mask])
+        return centres + self.sigma * eps
+
+    @property
+    def quadrature(self):
+        """All quadrature centres (M, 2) and their log-weights (M,)."""
+        return _manifold_quadrature(self)
+
+    def log_prob(self, x, chunk: int = 4096):
+        centres, log_w = self.quadrature
+        return torch.cat(
+            [
+                _isotropic_mixture_log_prob(x[i : i + chunk], centres, self.sigma, log_w)
+                for i in range(0, x.shape[0], chunk)
+            ]
+        ) if x.shape[0] else torch.empty(0, dtype=torch.float64)
+
+
+@lru_cache(maxsize=None)
+def _manifold_quadrature(manifold: _NoisyManifold):
+    u = (torch.arange(manifold.nodes, dtype=torch.float64) + 0.5) / manifold.nodes
+    centres = torch.cat([curve(u) for curve in manifold.curves])
+    log_w = torch.cat(
+        [torch.full((manifold.nodes,), math.log(w / manifold.nodes), dtype=torch.float64)
+         for w in manifold.weights]
+    )
+    return centres, log_w
+
+
+def _moon_upper(u):
+    t = math.pi * u
+    return 2.0 * torch.stack([torch.cos(t) - 0.5, torch.sin(t) - 0.25], dim=1)
+
+
+def _moon_lower(u):
+    return -_moon_upper(u)
+
+
+def _circle(radius):
+    def curve(u):
+        t = 2 * math.pi * u
+        return radius * torch.stack([torch.cos(t), torch.sin(t)], dim=1)
+
+    return curve
+
+
+def _swissroll(u):
+    t = 1.5 * math.pi + 3.0 * math.pi * u  # t in [1.5 pi, 4.5 pi]
+    return (t / 5.0).unsqueeze(1) * torch.stack([torch.cos(t), torch.sin(t)], dim=1)
+
+
+def _pinwheel_arm(k, arms=5, radial_mean=1.0, radial_std=0.3, rate=0.25):
+    def curve(u):
+        # radius s ~ N(radial_mean, radial_std^2) through its inverse CDF, so u ~ U(0, 1)
+        s = radial_mean + radial_std * math.sqrt(2) * torch.erfinv(2 * u - 1)
+        angle = 2 * math.pi * k / arms + rate * torch.exp(s) * math.pi
+        return (1.5 * s).unsqueeze(1) * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+
+    return curve
+
+
+def _spiral(sign):
+    def curve(u):
+        a = 3 * math.pi * torch.sqrt(u)  # more mass far out, as in the classic data set
+        return sign * (a / (3 * math.pi) * 3.0).unsqueeze(1) * torch.stack(
+            [-torch.cos(a), torch.sin(a)], dim=1
+        )
+
+    return curve
+
+
+_RING_RADII = (0.75, 1.5, 2.25, 3.0)
+
+_MANIFOLDS = {
+    "moons": _NoisyManifold((_moon_upper, _moon_lower), (0.5, 0.5), 0.15, 400),
+    "circles": _NoisyManifold((_circle(1.0), _circle(2.0)), (0.5, 0.5), 0.1, 600),
+    "rings": _NoisyManifold(
+        tuple(_circle(r) for r in _RING_RADII),
+        tuple(r / sum(_RING_RADII) for r in _RING_RADII),
+        0.08,
+        1000,
+    ),
+    "swissroll": _NoisyManifold((_swissroll,), (1.0,), 0.1, 1200),
+    "pinwheel": _NoisyManifold(tuple(_pinwheel_arm(k) for k in range(5)), (0.2,) * 5, 0.1, 800),
+    "2spirals": _NoisyManifold((_spiral(1.0), _spiral(-1.0)), (0.5, 0.5), 0.1, 800),
+}
+
+_DESCRIPTIONS = {
+    "moons": "two interleaved half circles (radius 2, centred), branch p=1/2, angle ~ U(0, pi), "
+    "Gaussian noise sigma=0.15",
+    "circles": "two concentric circles of radius 1 and 2, branch p=1/2, angle ~ U(0, 2 pi), "
+    "Gaussian noise sigma=0.1",
+    "8gaussians": "mixture of 8 equally weighted Gaussians with centres on a circle of radius 2 "
+    "and standard deviation 0.2",
+    "checkerboard": "uniform on the 8 'black' unit squares of a 4x4 board on [-2, 2]^2 "
+    "(entropy log 8)",
+    "swissroll": "spiral r = t/5 for t ~ U(1.5 pi, 4.5 pi), Gaussian noise sigma=0.1",
+    "pinwheel": "5 arms; radius s ~ N(1, 0.3^2) scaled by 1.5, angle 2 pi k/5 + 0.25 pi exp(s), "
+    "Gaussian noise sigma=0.1",
+    "rings": "4 concentric circles of radius 0.75, 1.5, 2.25, 3 chosen with probability "
+    "proportional to radius (uniform along the arc), Gaussian noise sigma=0.08",
+    "2spirals": "two interleaved spirals of 1.5 turns, radius proportional to angle a = 3 pi "
+    "sqrt(u), Gaussian noise sigma=0.1",
+}
+
+_EXTENTS = {
+    "moons": (-3.8, 3.8, -2.4, 2.4),
+    "circles": (-2.6, 2.6, -2.6, 2.6),
+    "8gaussians": (-3.0, 3.0, -3.0, 3.0),
+    "checkerboard": (-2.2, 2.2, -2.2, 2.2),
+    "swissroll": (-3.4, 3.4, -3.4, 3.4),
+    "pinwheel": (-4.0, 4.0, -4.0, 4.0),
+    "rings": (-3.5, 3.5, -3.5, 3.5),
+    "2spirals": (-3.6, 3.6, -3.6, 3.6),
+}
+
+
+def _build(name: str) -> ToyDensity:
+    if name == "8gaussians":
+        return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], True,
+                          _eight_sample, _eight_log_prob)
+    if name == "checkerboard":
+        return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], True,
+                          _checker_sample, _checker_log_prob, math.log(8.0))
+    m = _MANIFOLDS[name]
+    return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], False, m.sample, m.log_prob)
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or name not in TOY2D:
+        raise ValueError(f"name: expected one of {', '.join(TOY2D)}, got {name!r}")
+    return name
+
+
+@lru_cache(maxsize=None)
+def get_toy2d(name: str) -> ToyDensity:
+    """The :class:`ToyDensity` called ``name`` (one of :data:`TOY2D`)."""
+    return _build(_check_name(name))
+
+
+@lru_cache(maxsize=None)
+def _grid_entropy(name: str, resolution: int = 250) -> float:
+    """-sum p log p dA on a ``resolution``^2 grid over the data set's extent (nats)."""
+    dist = get_toy2d(name)
+    x0, x1, y0, y1 = dist.extent
+    xs = torch.linspace(x0, x1, resolution, dtype=torch.float64)
+    ys = torch.linspace(y0, y1, resolution, dtype=torch.float64)
+    grid = torch.cartesian_prod(xs, ys)
+    logp = dist.log_prob(grid)
+    cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
+    p = logp.exp()
+    return float(-(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum() * cell)
+
+
+def toy2d(name: str, n: int, seed: int | torch.Generator | None = None) -> torch.Tensor:
+    """Sample ``n`` points from the toy data set ``name``: float32 tensor ``(n, 2)``.
+
+    The same ``seed`` (an int or a ``torch.Generator``) gives the same points;
+    ``seed=None`` draws fresh ones. See :data:`TOY2D` for the names and
+    ``get_toy2d(name).description`` for each one's parameters.
+    """
+    return get_toy2d(name).sample(n, seed)
+
+
+def toy2d_log_prob(name: str, x: torch.Tensor) -> torch.Tensor:
+    """True log-density of data set ``name`` at ``x`` ``(..., 2)`` -> ``(...)``."""
+    return get_toy2d(name).log_prob(x)
+
+
+def toy2d_entropy(name: str) -> float:
+    """True entropy (nats) of data set ``name``: the lowest reachable test NLL."""
+    return get_toy2d(name).entropy()

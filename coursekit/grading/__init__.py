@@ -1,0 +1,1 @@
+"""Homework tooling: release, check, grade and Gradescope export."""
