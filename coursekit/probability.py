@@ -1,0 +1,715 @@
+"""Probability review in code: Gaussians, entropy, divergences, mutual information, Monte Carlo.
+
+Lecture 01 (probability, information theory) and 02 (maximum likelihood) use
+these functions; lecture notebooks derive each formula and then check it
+against the function here.
+
+Conventions (the same for every function):
+
+* torch in, torch out. Arguments may also be NumPy arrays, Python lists or
+  numbers; those are converted to float64. Integer tensors become float64.
+  Mixed arguments are promoted to a common floating dtype and moved to the
+  device of the first torch tensor given (nothing hard-codes a device).
+* The event dimension is the last one (``d`` for vectors, ``(d, d)`` for
+  matrices); leading batch dimensions broadcast like ``torch`` broadcasting.
+* Everything is computed in log space: log-densities through Cholesky factors
+  and triangular solves (no explicit inverse or determinant), entropies with
+  ``xlogy`` so that ``0 log 0 = 0``.
+* Information quantities are in nats (divide by ``log 2`` for bits).
+* Bad input raises ``ValueError``/``TypeError`` that names the argument.
+
+Importing this module also registers with ``torch.distributions`` the KL
+divergence between a ``MultivariateNormal`` and an ``Independent(Normal, 1)``
+(both orders), which torch itself does not provide, so that
+``torch.distributions.kl_divergence`` works for those pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributions as D
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+__all__ = [
+    "bernoulli_log_prob",
+    "conditional_entropy_table",
+    "diag_gaussian_log_prob",
+    "entropy_categorical",
+    "entropy_gaussian",
+    "gaussian_conditional",
+    "gaussian_log_prob",
+    "gaussian_marginal",
+    "gaussian_mle",
+    "js_categorical",
+    "kl_categorical",
+    "kl_diag_gaussian",
+    "kl_gaussian",
+    "mc_estimate",
+    "mc_kl",
+    "mutual_information_gaussian",
+    "mutual_information_table",
+    "safe_cholesky",
+    "tv_categorical",
+]
+
+
+# --------------------------------------------------------------------------------------
+# input handling
+# --------------------------------------------------------------------------------------
+def _to_tensor(value, name: str) -> torch.Tensor:
+    """``value`` as a floating tensor; array-likes become float64."""
+    if isinstance(value, torch.Tensor):
+        t = value
+    elif isinstance(value, (np.ndarray, list, tuple, int, float, np.number)) and not isinstance(
+        value, bool
+    ):
+        try:
+            t = torch.as_tensor(np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name}: expected a tensor of numbers, got {value!r}") from err
+    else:
+        raise TypeError(
+            f"{name}: expected a torch.Tensor (or a NumPy array / list of numbers), "
+            f"got {type(value).__name__}"
+        )
+    if t.is_complex():
+        raise TypeError(f"{name}: expected a real tensor, got dtype {t.dtype}")
+    if not t.is_floating_point():
+        t = t.to(torch.float64)
+    return t
+
+
+def _prepare(**named) -> list[torch.Tensor]:
+    """Convert the named arguments to tensors of one floating dtype on one device."""
+    tensors = {k: _to_tensor(v, k) for k, v in named.items()}
+    device = next((v.device for v in named.values() if isinstance(v, torch.Tensor)), None)
+    dtype = tensors[next(iter(tensors))].dtype
+    for t in tensors.values():
+        dtype = torch.promote_types(dtype, t.dtype)
+    out = []
+    for t in tensors.values():
+        out.append(t.to(device=device if device is not None else t.device, dtype=dtype))
+    return out
+
+
+def _check_vector(t: torch.Tensor, name: str, d: int | None = None) -> None:
+    if t.dim() < 1:
+        raise ValueError(f"{name}: expected shape (..., d) with at least 1 dimension, "
+                         f"got a scalar")
+    if d is not None and t.shape[-1] != d:
+        raise ValueError(f"{name}: expected last dimension d={d}, got shape {tuple(t.shape)}")
+
+
+def _check_square(t: torch.Tensor, name: str, d: int | None = None) -> None:
+    if t.dim() < 2 or t.shape[-1] != t.shape[-2]:
+        raise ValueError(f"{name}: expected a square matrix of shape (..., d, d), "
+                         f"got shape {tuple(t.shape)}")
+    if d is not None and t.shape[-1] != d:
+        raise ValueError(f"{name}: expected shape (..., {d}, {d}) to match the mean's d={d}, "
+                         f"got shape {tuple(t.shape)}")
+
+
+def _check_finite(t: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+
+
+def safe_cholesky(cov: torch.Tensor, name: str = "cov") -> torch.Tensor:
+    """Lower Cholesky factor ``L`` with ``cov = L L^T``; ``cov: (..., d, d)`` -> ``(..., d, d)``.
+
+    Raises ``ValueError`` naming ``name`` when ``cov`` is not square, not
+    symmetric (relative tolerance ``1000 eps`` of its dtype) or not positive definite.
+    """
+    cov = _to_tensor(cov, name)
+    _check_square(cov, name)
+    _check_finite(cov, name)
+    scale = cov.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
+    asym = ((cov - cov.mT).abs() / scale).amax()
+    if float(asym) > 1e3 * torch.finfo(cov.dtype).eps:
+        raise ValueError(f"{name}: expected a symmetric positive definite matrix, but it is "
+                         f"not symmetric (max relative |cov - cov^T| = {float(asym):.3g})")
+    L, info = torch.linalg.cholesky_ex(cov)
+    if bool((info > 0).any()):
+        raise ValueError(f"{name}: expected a symmetric positive definite matrix, but it is "
+                         "not positive definite (the Cholesky factorisation failed)")
+    return L
+
+
+def _logdet_from_cholesky(L: torch.Tensor) -> torch.Tensor:
+    """``log |L L^T| = 2 sum_i log L_ii``; ``L: (..., d, d)`` -> ``(...)``."""
+    return 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
+
+
+def _mahalanobis_sq(L: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+    """``diff^T (L L^T)^{-1} diff = ||L^{-1} diff||^2``; ``L: (..., d, d)``, ``diff: (..., d)``."""
+    if L.dim() == 2:
+        # one matrix for many vectors: a single triangular solve with d x n right-hand sides
+        flat = diff.reshape(-1, diff.shape[-1]).mT
+        z = torch.linalg.solve_triangular(L, flat, upper=False)
+        return (z * z).sum(0).reshape(diff.shape[:-1])
+    batch = torch.broadcast_shapes(L.shape[:-2], diff.shape[:-1])
+    L = L.expand(*batch, *L.shape[-2:])
+    diff = diff.expand(*batch, diff.shape[-1])
+    z = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False).squeeze(-1)
+    return (z * z).sum(-1)
+
+
+def _check_probs(p: torch.Tensor, name: str, dims: int = 1) -> None:
+    """``p`` non-negative and summing to 1 over its last ``dims`` dimensions."""
+    if p.dim() < dims:
+        raise ValueError(f"{name}: expected probabilities of shape (..., k) with at least "
+                         f"{dims} dimension(s), got shape {tuple(p.shape)}")
+    _check_finite(p, name)
+    if bool((p < 0).any()):
+        raise ValueError(f"{name}: expected non-negative probabilities, got min {float(p.min())}")
+    total = p.sum(dim=tuple(range(-dims, 0)))
+    tol = 1e-6 if p.dtype == torch.float64 else 1e-4
+    if bool(((total - 1).abs() > tol).any()):
+        worst = float(total.flatten()[(total - 1).abs().flatten().argmax()])
+        raise ValueError(f"{name}: expected probabilities summing to 1 over the last "
+                         f"{'axis' if dims == 1 else f'{dims} axes'}, got a sum of {worst:.6g}")
+
+
+def _check_positive(t: torch.Tensor, name: str) -> None:
+    _check_finite(t, name)
+    if bool((t <= 0).any()):
+        raise ValueError(f"{name}: expected strictly positive values (variances), "
+                         f"got min {float(t.min())}")
+
+
+def _index(idx, d: int, name: str) -> torch.Tensor:
+    """Validate a list/tensor of distinct indices into ``range(d)``; returns a long tensor."""
+    if isinstance(idx, torch.Tensor):
+        if idx.dtype == torch.bool or idx.is_floating_point():
+            raise TypeError(f"{name}: expected integer indices, got a tensor of dtype {idx.dtype}")
+        t = idx.detach().to("cpu", torch.long).reshape(-1)
+    elif isinstance(idx, (int, np.integer)) and not isinstance(idx, bool):
+        t = torch.tensor([int(idx)])
+    elif isinstance(idx, (Sequence, np.ndarray, range)):
+        values = list(np.asarray(idx).reshape(-1))
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            raise TypeError(f"{name}: expected integer indices, got {idx!r}")
+        t = torch.tensor([int(v) for v in values], dtype=torch.long)
+    else:
+        raise TypeError(f"{name}: expected a list or tensor of int indices, "
+                        f"got {type(idx).__name__}")
+    if t.numel() == 0:
+        raise ValueError(f"{name}: expected at least one index, got none")
+    if bool(((t < 0) | (t >= d)).any()):
+        raise ValueError(f"{name}: expected indices in [0, {d}), got {t.tolist()}")
+    if len(set(t.tolist())) != t.numel():
+        raise ValueError(f"{name}: expected distinct indices, got {t.tolist()}")
+    return t
+
+
+def _complement(idx_a: torch.Tensor, d: int) -> torch.Tensor:
+    mask = torch.ones(d, dtype=torch.bool)
+    mask[idx_a] = False
+    return torch.arange(d)[mask]
+
+
+def _submatrix(cov: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    rows, cols = rows.to(cov.device), cols.to(cov.device)
+    return cov.index_select(-2, rows).index_select(-1, cols)
+
+
+# --------------------------------------------------------------------------------------
+# Gaussian densities
+# --------------------------------------------------------------------------------------
+def gaussian_log_prob(x, mean, cov) -> torch.Tensor:
+    r"""Log-density of a multivariate Gaussian with full covariance.
+
+    .. math::
+        \log N(x; \mu, \Sigma) = -\tfrac12\big(d \log 2\pi + \log|\Sigma|
+        + (x-\mu)^T \Sigma^{-1} (x-\mu)\big)
+
+    computed with the Cholesky factor ``Sigma = L L^T``: ``log|Sigma| = 2 sum log L_ii``
+    and the quadratic form ``||L^{-1}(x - mu)||^2`` by a triangular solve.
+
+    Args:
+        x: ``(..., d)``.
+        mean: ``(..., d)``, broadcasts with ``x``.
+        cov: ``(..., d, d)`` symmetric positive definite.
+
+    Returns:
+        ``(...)``: the broadcast batch shape.
+    """
+    x, mean, cov = _prepare(x=x, mean=mean, cov=cov)
+    _check_vector(mean, "mean")
+    d = mean.shape[-1]
+    _check_vector(x, "x", d)
+    _check_square(cov, "cov", d)
+    L = safe_cholesky(cov, "cov")
+    diff = x - mean
+    maha = _mahalanobis_sq(L, diff)
+    return -0.5 * (d * LOG_2PI + _logdet_from_cholesky(L) + maha)
+
+
+def diag_gaussian_log_prob(x, mean, var) -> torch.Tensor:
+    r"""Log-density of a Gaussian with diagonal covariance ``diag(var)``, summed over ``d``.
+
+    .. math::
+        \log N(x; \mu, \mathrm{diag}(\sigma^2)) = -\tfrac12 \sum_{j=1}^d
+        \Big(\log 2\pi + \log \sigma_j^2 + \frac{(x_j - \mu_j)^2}{\sigma_j^2}\Big)
+
+    Args:
+        x: ``(..., d)``; mean: ``(..., d)``; var: ``(..., d)`` strictly positive.
+
+    Returns:
+        ``(...)``.
+    """
+    x, mean, var = _prepare(x=x, mean=mean, var=var)
+    _check_vector(mean, "mean")
+    d = mean.shape[-1]
+    _check_vector(x, "x", d)
+    _check_vector(var, "var", d)
+    _check_positive(var, "var")
+    return -0.5 * (LOG_2PI + torch.log(var) + (x - mean) ** 2 / var).sum(-1)
+
+
+def bernoulli_log_prob(x, logits) -> torch.Tensor:
+    r"""Log-probability of binary ``x`` under independent Bernoullis with ``logits``, summed.
+
+    .. math::
+        \log p(x) = \sum_j x_j \log\sigma(\eta_j) + (1 - x_j)\log\sigma(-\eta_j)
+        = -\sum_j \mathrm{softplus}(-(2x_j - 1)\,\eta_j)
+
+    Args:
+        x: ``(..., d)`` with values in ``{0, 1}``; logits: ``(..., d)``.
+
+    Returns:
+        ``(...)``.
+    """
+    x, logits = _prepare(x=x, logits=logits)
+    _check_vector(logits, "logits")
+    _check_vector(x, "x", logits.shape[-1])
+    if bool(((x != 0) & (x != 1)).any()):
+        raise ValueError("x: expected binary values in {0, 1}")
+    return -torch.nn.functional.softplus(-(2 * x - 1) * logits).sum(-1)
+
+
+def gaussian_marginal(mean, cov, idx) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Marginal of the coordinates ``idx`` of a Gaussian: ``p(x_a) = N(mu_a, Sigma_aa)``.
+
+    Args:
+        mean: ``(..., d)``; cov: ``(..., d, d)``.
+        idx: list or 1-D tensor of ``k`` distinct indices in ``[0, d)``.
+
+    Returns:
+        ``(mean_a, cov_aa)`` of shapes ``(..., k)`` and ``(..., k, k)``.
+    """
+    mean, cov = _prepare(mean=mean, cov=cov)
+    _check_vector(mean, "mean")
+    d = mean.shape[-1]
+    _check_square(cov, "cov", d)
+    a = _index(idx, d, "idx")
+    return mean.index_select(-1, a.to(mean.device)), _submatrix(cov, a, a)
+
+
+def gaussian_conditional(mean, cov, idx_a, x_b) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Conditional ``p(x_a | x_b)`` of a partitioned Gaussian (``b`` = the other indices).
+
+    .. math::
+        \mu_{a|b} = \mu_a + \Sigma_{ab}\Sigma_{bb}^{-1}(x_b - \mu_b), \qquad
+        \Sigma_{a|b} = \Sigma_{aa} - \Sigma_{ab}\Sigma_{bb}^{-1}\Sigma_{ba}
+
+    ``Sigma_bb^{-1}`` is applied by a Cholesky solve. The conditional covariance
+    does not depend on ``x_b``.
+
+    Args:
+        mean: ``(d,)`` (or ``(..., d)``); cov: ``(d, d)`` (or ``(..., d, d)``).
+        idx_a: list or 1-D tensor of the ``k`` indices of ``a`` (``k < d``); ``b`` is the rest,
+            in increasing order.
+        x_b: ``(..., d - k)`` observed values of ``x_b``, in the order of ``b``; batch
+            dimensions broadcast with those of ``mean``/``cov``.
+
+    Returns:
+        ``(mean_a_given_b, cov_a_given_b)`` with shapes ``(..., k)`` and ``(..., k, k)``.
+    """
+    mean, cov, x_b = _prepare(mean=mean, cov=cov, x_b=x_b)
+    _check_vector(mean, "mean")
+    d = mean.shape[-1]
+    _check_square(cov, "cov", d)
+    a = _index(idx_a, d, "idx_a")
+    if a.numel() == d:
+        raise ValueError(f"idx_a: expected a strict subset of the {d} indices so that b is "
+                         f"not empty, got all of them")
+    b = _complement(a, d)
+    _check_vector(x_b, "x_b", b.numel())
+    dev = mean.device
+    mu_a, mu_b = mean.index_select(-1, a.to(dev)), mean.index_select(-1, b.to(dev))
+    s_aa, s_ab, s_bb = _submatrix(cov, a, a), _submatrix(cov, a, b), _submatrix(cov, b, b)
+    L_b = safe_cholesky(s_bb, "cov")
+    # W = Sigma_bb^{-1} Sigma_ba, shape (..., n_b, k)
+    W = torch.cholesky_solve(s_ab.mT, L_b)
+    cond_mean = mu_a + (W.mT @ (x_b - mu_b).unsqueeze(-1)).squeeze(-1)
+    cond_cov = s_aa - s_ab @ W
+    cond_cov = 0.5 * (cond_cov + cond_cov.mT)
+    return cond_mean, cond_cov
+
+
+def gaussian_mle(x) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Maximum-likelihood Gaussian fit: sample mean and the ``1/N`` covariance.
+
+    .. math::
+        \hat\mu = \frac1N \sum_i x_i, \qquad
+        \hat\Sigma = \frac1N \sum_i (x_i - \hat\mu)(x_i - \hat\mu)^T
+
+    Args:
+        x: ``(n, d)`` (or ``(..., n, d)`` for several independent data sets).
+
+    Returns:
+        ``(mean, cov)`` of shapes ``(..., d)`` and ``(..., d, d)``.
+    """
+    (x,) = _prepare(x=x)
+    if x.dim() < 2:
+        raise ValueError(f"x: expected data of shape (n, d), got shape {tuple(x.shape)}")
+    n = x.shape[-2]
+    if n < 1:
+        raise ValueError("x: expected at least one sample, got n=0")
+    _check_finite(x, "x")
+    mean = x.mean(-2)
+    diff = x - mean.unsqueeze(-2)
+    cov = diff.mT @ diff / n
+    return mean, 0.5 * (cov + cov.mT)
+
+
+# --------------------------------------------------------------------------------------
+# entropy
+# --------------------------------------------------------------------------------------
+def entropy_categorical(p) -> torch.Tensor:
+    r"""Entropy ``H(p) = -sum_k p_k log p_k`` in nats (``0 log 0 = 0``).
+
+    Args:
+        p: ``(..., k)`` probabilities summing to 1 over the last axis.
+
+    Returns:
+        ``(...)``.
+    """
+    (p,) = _prepare(p=p)
+    _check_probs(p, "p")
+    return -torch.special.xlogy(p, p).sum(-1)
+
+
+def entropy_gaussian(cov) -> torch.Tensor:
+    r"""Differential entropy of ``N(mu, Sigma)`` in nats (independent of ``mu``).
+
+    .. math:: H = \tfrac12\big(d(1 + \log 2\pi) + \log|\Sigma|\big)
+
+    Args:
+        cov: ``(..., d, d)`` symmetric positive definite.
+
+    Returns:
+        ``(...)``.
+    """
+    (cov,) = _prepare(cov=cov)
+    L = safe_cholesky(cov, "cov")
+    d = cov.shape[-1]
+    return 0.5 * (d * (1.0 + LOG_2PI) + _logdet_from_cholesky(L))
+
+
+def conditional_entropy_table(joint) -> torch.Tensor:
+    r"""Conditional entropy ``H(X|Y) = H(X, Y) - H(Y)`` of a discrete joint table.
+
+    Args:
+        joint: ``(..., n_x, n_y)`` with ``joint[i, j] = p(X=i, Y=j)``, summing to 1.
+
+    Returns:
+        ``(...)`` in nats.
+    """
+    (joint,) = _prepare(joint=joint)
+    _check_probs(joint, "joint", dims=2)
+    p_y = joint.sum(-2)
+    h_xy = -torch.special.xlogy(joint, joint).sum((-2, -1))
+    h_y = -torch.special.xlogy(p_y, p_y).sum(-1)
+    return h_xy - h_y
+
+
+def mutual_information_table(joint) -> torch.Tensor:
+    r"""Mutual information of a discrete joint table, ``I(X;Y) = H(X) - H(X|Y)``.
+
+    Computed as ``sum_ij p_ij log(p_ij / (p_i. p_.j))`` (the same quantity, one pass).
+
+    Args:
+        joint: ``(..., n_x, n_y)`` with ``joint[i, j] = p(X=i, Y=j)``, summing to 1.
+
+    Returns:
+        ``(...)`` in nats; 0 exactly when the table is the product of its marginals.
+    """
+    (joint,) = _prepare(joint=joint)
+    _check_probs(joint, "joint", dims=2)
+    p_x = joint.sum(-1, keepdim=True)
+    p_y = joint.sum(-2, keepdim=True)
+    prod = p_x * p_y
+    # where joint > 0 the product of marginals is > 0 too
+    mi = (torch.special.xlogy(joint, joint) - torch.special.xlogy(joint, prod)).sum((-2, -1))
+    return mi
+
+
+def mutual_information_gaussian(cov, idx_a) -> torch.Tensor:
+    r"""Mutual information between the blocks ``a`` and ``b`` (the rest) of a Gaussian.
+
+    .. math:: I(x_a; x_b) = \tfrac12 \log \frac{|\Sigma_{aa}|\,|\Sigma_{bb}|}{|\Sigma|}
+
+    Args:
+        cov: ``(..., d, d)`` symmetric positive definite.
+        idx_a: list or 1-D tensor of the indices of ``a`` (a strict subset).
+
+    Returns:
+        ``(...)`` in nats.
+    """
+    (cov,) = _prepare(cov=cov)
+    _check_square(cov, "cov")
+    d = cov.shape[-1]
+    a = _index(idx_a, d, "idx_a")
+    if a.numel() == d:
+        raise ValueError(f"idx_a: expected a strict subset of the {d} indices, got all of them")
+    b = _complement(a, d)
+    L = safe_cholesky(cov, "cov")
+    L_a = safe_cholesky(_submatrix(cov, a, a), "cov")
+    L_b = safe_cholesky(_submatrix(cov, b, b), "cov")
+    return 0.5 * (_logdet_from_cholesky(L_a) + _logdet_from_cholesky(L_b)
+                  - _logdet_from_cholesky(L))
+
+
+# --------------------------------------------------------------------------------------
+# divergences
+# --------------------------------------------------------------------------------------
+def kl_categorical(p, q) -> torch.Tensor:
+    r"""``KL(p || q) = sum_k p_k log(p_k / q_k)`` in nats.
+
+    Terms with ``p_k = 0`` contribute 0; ``q_k = 0 < p_k`` gives ``+inf``.
+
+    Args:
+        p, q: ``(..., k)`` probabilities (broadcast).
+
+    Returns:
+        ``(...)``.
+    """
+    p, q = _prepare(p=p, q=q)
+    _check_probs(p, "p")
+    _check_probs(q, "q", 1)
+    if p.shape[-1] != q.shape[-1]:
+        raise ValueError(f"q: expected {p.shape[-1]} categories like p, got shape "
+                         f"{tuple(q.shape)}")
+    return (torch.special.xlogy(p, p) - torch.special.xlogy(p, q)).sum(-1)
+
+
+def js_categorical(p, q) -> torch.Tensor:
+    r"""Jensen-Shannon divergence ``JS = KL(p||m)/2 + KL(q||m)/2`` with ``m = (p + q)/2``.
+
+    Symmetric, ``0 <= JS <= log 2`` (nats).
+
+    Args:
+        p, q: ``(..., k)`` probabilities.
+
+    Returns:
+        ``(...)``.
+    """
+    p, q = _prepare(p=p, q=q)
+    _check_probs(p, "p")
+    _check_probs(q, "q")
+    if p.shape[-1] != q.shape[-1]:
+        raise ValueError(f"q: expected {p.shape[-1]} categories like p, got shape "
+                         f"{tuple(q.shape)}")
+    m = 0.5 * (p + q)
+    kl_pm = (torch.special.xlogy(p, p) - torch.special.xlogy(p, m)).sum(-1)
+    kl_qm = (torch.special.xlogy(q, q) - torch.special.xlogy(q, m)).sum(-1)
+    return 0.5 * (kl_pm + kl_qm)
+
+
+def tv_categorical(p, q) -> torch.Tensor:
+    r"""Total variation distance ``TV(p, q) = (1/2) sum_k |p_k - q_k|`` in ``[0, 1]``.
+
+    Pinsker's inequality: ``TV <= sqrt(KL(p||q) / 2)``.
+
+    Args:
+        p, q: ``(..., k)`` probabilities.
+
+    Returns:
+        ``(...)``.
+    """
+    p, q = _prepare(p=p, q=q)
+    _check_probs(p, "p")
+    _check_probs(q, "q")
+    if p.shape[-1] != q.shape[-1]:
+        raise ValueError(f"q: expected {p.shape[-1]} categories like p, got shape "
+                         f"{tuple(q.shape)}")
+    return 0.5 * (p - q).abs().sum(-1)
+
+
+def kl_diag_gaussian(mu1, var1, mu2, var2) -> torch.Tensor:
+    r"""``KL(N(mu1, diag var1) || N(mu2, diag var2))``, summed over ``d``.
+
+    .. math::
+        \tfrac12 \sum_j \Big(\log\frac{\sigma_{2j}^2}{\sigma_{1j}^2}
+        + \frac{\sigma_{1j}^2 + (\mu_{1j} - \mu_{2j})^2}{\sigma_{2j}^2} - 1\Big)
+
+    Args:
+        mu1, var1, mu2, var2: ``(..., d)`` (broadcast); variances strictly positive.
+
+    Returns:
+        ``(...)``.
+    """
+    mu1, var1, mu2, var2 = _prepare(mu1=mu1, var1=var1, mu2=mu2, var2=var2)
+    _check_vector(mu1, "mu1")
+    d = mu1.shape[-1]
+    for t, name in ((var1, "var1"), (mu2, "mu2"), (var2, "var2")):
+        _check_vector(t, name, d)
+    _check_positive(var1, "var1")
+    _check_positive(var2, "var2")
+    return 0.5 * (torch.log(var2) - torch.log(var1) + (var1 + (mu1 - mu2) ** 2) / var2
+                  - 1.0).sum(-1)
+
+
+def kl_gaussian(mu1, cov1, mu2, cov2) -> torch.Tensor:
+    r"""``KL(N(mu1, cov1) || N(mu2, cov2))`` for full covariances.
+
+    .. math::
+        \tfrac12\Big(\mathrm{tr}(\Sigma_2^{-1}\Sigma_1)
+        + (\mu_2-\mu_1)^T\Sigma_2^{-1}(\mu_2-\mu_1) - d + \log\frac{|\Sigma_2|}{|\Sigma_1|}\Big)
+
+    With ``Sigma_i = L_i L_i^T``: ``tr(Sigma_2^{-1} Sigma_1) = ||L_2^{-1} L_1||_F^2``.
+
+    Args:
+        mu1, mu2: ``(..., d)``; cov1, cov2: ``(..., d, d)`` symmetric positive definite.
+
+    Returns:
+        ``(...)``.
+    """
+    mu1, cov1, mu2, cov2 = _prepare(mu1=mu1, cov1=cov1, mu2=mu2, cov2=cov2)
+    _check_vector(mu1, "mu1")
+    d = mu1.shape[-1]
+    _check_vector(mu2, "mu2", d)
+    _check_square(cov1, "cov1", d)
+    _check_square(cov2, "cov2", d)
+    L1 = safe_cholesky(cov1, "cov1")
+    L2 = safe_cholesky(cov2, "cov2")
+    batch = torch.broadcast_shapes(L1.shape[:-2], L2.shape[:-2])
+    M = torch.linalg.solve_triangular(L2.expand(*batch, d, d), L1.expand(*batch, d, d),
+                                      upper=False)
+    trace = (M * M).sum((-2, -1))
+    maha = _mahalanobis_sq(L2, mu2 - mu1)
+    return 0.5 * (trace + maha - d + _logdet_from_cholesky(L2) - _logdet_from_cholesky(L1))
+
+
+# --------------------------------------------------------------------------------------
+# Monte Carlo
+# --------------------------------------------------------------------------------------
+def _draw(sampler, n: int, generator, name: str):
+    if isinstance(sampler, D.Distribution):
+        if generator is not None:
+            raise ValueError(f"generator: a torch.distributions.Distribution given as {name} "
+                             "draws from torch's global generator; pass a callable "
+                             "sampler(n, generator=...) to use a generator, or seed with "
+                             "coursekit.seed_everything")
+        return sampler.sample((n,))
+    if not callable(sampler):
+        raise TypeError(f"{name}: expected a callable sampler(n) -> (n, ...) samples or a "
+                        f"torch.distributions.Distribution, got {type(sampler).__name__}")
+    return sampler(n) if generator is None else sampler(n, generator=generator)
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n: expected an int >= 2 (the standard error needs 2 samples), "
+                         f"got {n!r}")
+    return int(n)
+
+
+def mc_estimate(f: Callable, sampler, n: int, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Monte Carlo estimate of ``E[f(X)]`` and its standard error.
+
+    .. math::
+        \hat\mu = \frac1n \sum_{i=1}^n f(x_i), \quad x_i \sim p; \qquad
+        \mathrm{se} = \frac{s}{\sqrt n},\ s^2 = \frac{1}{n-1}\sum_i (f(x_i) - \hat\mu)^2
+
+    The estimate is unbiased; its variance is ``Var[f(X)] / n``.
+
+    Args:
+        f: callable mapping samples ``(n, ...)`` to values ``(n,)`` or ``(n, m)``.
+        sampler: callable ``sampler(n)`` (``sampler(n, generator=generator)`` when a
+            generator is given) returning ``(n, ...)`` samples, or a
+            ``torch.distributions.Distribution``.
+        n: number of samples, ``>= 2``.
+        generator: optional ``torch.Generator`` handed to ``sampler``.
+
+    Returns:
+        ``(estimate, stderr)``, each of shape ``()`` (or ``(m,)``).
+    """
+    n = _check_n(n)
+    if not callable(f):
+        raise TypeError(f"f: expected a callable, got {type(f).__name__}")
+    x = _draw(sampler, n, generator, "sampler")
+    values = f(x)
+    if not isinstance(values, torch.Tensor):
+        values = _to_tensor(values, "f(x)")
+    if values.dim() == 0 or values.shape[0] != n:
+        raise ValueError(f"f: expected f(samples) of shape (n={n}, ...), "
+                         f"got shape {tuple(values.shape)}")
+    if not values.is_floating_point():
+        values = values.to(torch.float64)
+    estimate = values.mean(0)
+    stderr = values.std(0, correction=1) / math.sqrt(n)
+    return estimate, stderr
+
+
+def mc_kl(log_p, log_q, sample_p, n: int, generator: torch.Generator | None = None
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Unbiased Monte Carlo estimate of ``KL(p || q)`` with samples from ``p``.
+
+    .. math::
+        \widehat{KL} = \frac1n\sum_{i=1}^n \big(\log p(x_i) - \log q(x_i)\big),
+        \quad x_i \sim p
+
+    Args:
+        log_p, log_q: callables mapping samples ``(n, ...)`` to log-densities ``(n,)``, or
+            ``torch.distributions.Distribution`` objects (their ``log_prob`` is used).
+        sample_p: sampler of ``p`` as in :func:`mc_estimate` (or a Distribution).
+        n: number of samples, ``>= 2``.
+        generator: optional ``torch.Generator`` handed to ``sample_p``.
+
+    Returns:
+        ``(estimate, stderr)``; a single estimate may be negative, its expectation is not.
+    """
+    lp = log_p.log_prob if isinstance(log_p, D.Distribution) else log_p
+    lq = log_q.log_prob if isinstance(log_q, D.Distribution) else log_q
+    if not callable(lp):
+        raise TypeError(f"log_p: expected a callable or a Distribution, "
+                        f"got {type(log_p).__name__}")
+    if not callable(lq):
+        raise TypeError(f"log_q: expected a callable or a Distribution, "
+                        f"got {type(log_q).__name__}")
+    return mc_estimate(lambda x: lp(x) - lq(x), sample_p, n, generator)
+
+
+# --------------------------------------------------------------------------------------
+# torch.distributions registration
+# --------------------------------------------------------------------------------------
+def _diag_normal_params(dist: D.Independent):
+    base = dist.base_dist
+    if not isinstance(base, D.Normal) or dist.reinterpreted_batch_ndims != 1:
+        raise NotImplementedError(
+            "coursekit registers KL(MultivariateNormal, Independent(Normal, 1)) only; "
+            f"got Independent({type(base).__name__}, {dist.reinterpreted_batch_ndims})")
+    return base.loc, base.scale**2
+
+
+@D.register_kl(D.MultivariateNormal, D.Independent)
+def _kl_mvn_diag(p: D.MultivariateNormal, q: D.Independent) -> torch.Tensor:
+    """KL(MultivariateNormal || Independent(Normal, 1)) via :func:`kl_gaussian`."""
+    loc, var = _diag_normal_params(q)
+    return kl_gaussian(p.loc, p.covariance_matrix, loc, torch.diag_embed(var))
+
+
+@D.register_kl(D.Independent, D.MultivariateNormal)
+def _kl_diag_mvn(p: D.Independent, q: D.MultivariateNormal) -> torch.Tensor:
+    """KL(Independent(Normal, 1) || MultivariateNormal) via :func:`kl_gaussian`."""
+    loc, var = _diag_normal_params(p)
+    return kl_gaussian(loc, torch.diag_embed(var), q.loc, q.covariance_matrix)
