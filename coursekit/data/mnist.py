@@ -142,7 +142,8 @@ def load_mnist(
         root: cache folder (default :func:`default_root`).
         split: ``"train"`` (60,000) or ``"test"`` (10,000).
         download: fetch missing or corrupt files (else raise).
-        binarize: ``None``, ``"dynamic"`` (Bernoulli draw with ``seed``) or ``"threshold"`` (>= 0.5).
+        binarize: ``None``, ``"dynamic"`` (Bernoulli draw with ``seed``) or
+            ``"threshold"`` (>= 0.5).
     """
     if split not in SPLIT_FILES:
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")

@@ -1,0 +1,190 @@
+"""Plots the lectures share: densities on a grid, samples, image grids, curves.
+
+All functions take an optional matplotlib ``ax`` and return it, so notebooks
+can compose figures; nothing here calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def _to_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def density_grid(
+    log_prob: Callable[[torch.Tensor], torch.Tensor],
+    extent: tuple[float, float, float, float] = (-4.0, 4.0, -4.0, 4.0),
+    resolution: int = 150,
+    device=None,
+    dtype=torch.float32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluate ``log_prob`` on a regular grid.
+
+    Args:
+        log_prob: maps points ``(m, 2)`` to log-densities ``(m,)``.
+        extent: ``(xmin, xmax, ymin, ymax)``.
+        resolution: grid points per axis.
+
+    Returns:
+        ``(X, Y, logp)``, each ``(resolution, resolution)`` NumPy arrays
+        (``X`` varies along columns, as in ``np.meshgrid``).
+    """
+    if len(extent) != 4 or not (extent[0] < extent[1] and extent[2] < extent[3]):
+        raise ValueError(f"extent: expected (xmin, xmax, ymin, ymax) with min < max, got {extent}")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(f"resolution: expected an int >= 2, got {resolution!r}")
+    xs = torch.linspace(extent[0], extent[1], resolution, dtype=dtype)
+    ys = torch.linspace(extent[2], extent[3], resolution, dtype=dtype)
+    Y, X = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([X.reshape(-1), Y.reshape(-1)], dim=1)
+    if device is not None:
+        pts = pts.to(device)
+    with torch.no_grad():
+        logp = log_prob(pts)
+    logp = _to_numpy(logp).reshape(resolution, resolution)
+    return X.numpy(), Y.numpy(), logp
+
+
+def plot_density(
+    log_prob: Callable[[torch.Tensor], torch.Tensor],
+    extent=(-4.0, 4.0, -4.0, 4.0),
+    ax=None,
+    resolution: int = 150,
+    kind: str = "heatmap",
+    cmap: str = "viridis",
+    title: str | None = None,
+    device=None,
+):
+    """Show exp(log_prob) as a heat map (``kind="heatmap"``) or contours."""
+    if kind not in ("heatmap", "contour"):
+        raise ValueError(f"kind: expected 'heatmap' or 'contour', got {kind!r}")
+    ax = ax or plt.gca()
+    X, Y, logp = density_grid(log_prob, extent, resolution, device=device)
+    p = np.exp(logp)
+    if kind == "heatmap":
+        ax.imshow(p, origin="lower", extent=extent, cmap=cmap, aspect="auto")
+    else:
+        ax.contour(X, Y, p, levels=8, cmap=cmap)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_samples(
+    x,
+    ax=None,
+    log_prob: Callable | None = None,
+    extent=None,
+    c=None,
+    s: float = 3.0,
+    alpha: float = 0.6,
+    title: str | None = None,
+    **scatter_kwargs,
+):
+    """Scatter 2-D samples ``x`` ``(n, 2)``, over a density if ``log_prob`` is given."""
+    x = _to_numpy(x)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"x: expected samples of shape (n, 2), got {x.shape}")
+    ax = ax or plt.gca()
+    if extent is None:
+        lo, hi = x.min(axis=0), x.max(axis=0)
+        pad = 0.1 * (hi - lo) + 1e-6
+        extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    if log_prob is not None:
+        plot_density(log_prob, extent, ax=ax, cmap="Greys")
+    ax.scatter(x[:, 0], x[:, 1], s=s, alpha=alpha, c=c, **scatter_kwargs)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def image_grid(
+    images,
+    nrow: int | None = None,
+    ax=None,
+    shape: tuple[int, int] = (8, 8),
+    cmap: str = "gray_r",
+    vmin: float | None = 0.0,
+    vmax: float | None = None,
+    pad: int = 1,
+    title: str | None = None,
+):
+    """Tile images into one picture.
+
+    Args:
+        images: ``(n, h*w)`` flat vectors, ``(n, h, w)`` or ``(n, 1, h, w)``.
+        nrow: images per row (default: about square).
+        shape: ``(h, w)`` used to unflatten flat vectors (8x8 digits by default).
+    """
+    imgs = _to_numpy(images).astype(np.float32)
+    if imgs.ndim == 2:
+        if imgs.shape[1] != shape[0] * shape[1]:
+            raise ValueError(f"images: flat vectors of length {imgs.shape[1]} do not match "
+                             f"shape={shape}")
+        imgs = imgs.reshape(-1, *shape)
+    elif imgs.ndim == 4 and imgs.shape[1] == 1:
+        imgs = imgs[:, 0]
+    elif imgs.ndim != 3:
+        raise ValueError(f"images: expected (n, h*w), (n, h, w) or (n, 1, h, w), got {imgs.shape}")
+    n, h, w = imgs.shape
+    if n == 0:
+        raise ValueError("images: expected at least one image, got 0")
+    nrow = nrow or int(np.ceil(np.sqrt(n)))
+    ncol_rows = int(np.ceil(n / nrow))
+    vmax = float(imgs.max()) if vmax is None else vmax
+    canvas = np.full((ncol_rows * (h + pad) + pad, nrow * (w + pad) + pad), np.nan, np.float32)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h,
+               pad + c * (w + pad): pad + c * (w + pad) + w] = imgs[i]
+    ax = ax or plt.gca()
+    cm = plt.get_cmap(cmap).copy()
+    cm.set_bad("white")
+    ax.imshow(canvas, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_history(history, ax=None, keys=("loss",), smooth_window: int | None = None):
+    """Training curves of a :class:`coursekit.train.History` (or a dict of lists).
+
+    Per-step values are drawn faintly with a moving average on top; validation
+    values (one per epoch) are placed at the step where each epoch ended.
+    """
+    from coursekit.train import smooth
+
+    ax = ax or plt.gca()
+    train = history.train if hasattr(history, "train") else dict(history)
+    val = getattr(history, "val", {})
+    for key in keys:
+        if key not in train:
+            raise ValueError(f"keys: {key!r} was not logged; logged: {sorted(train)}")
+        values = train[key]
+        steps = np.arange(1, len(values) + 1)
+        line = ax.plot(steps, values, alpha=0.25)[0]
+        ax.plot(steps, smooth(values, smooth_window), color=line.get_color(),
+                label=f"train {key}")
+        if key in val and val[key]:
+            n_epochs = len(val[key])
+            per_epoch = len(values) / n_epochs
+            ax.plot(per_epoch * np.arange(1, n_epochs + 1), val[key], "o-",
+                    color=line.get_color(), markersize=3, linestyle="--", label=f"val {key}")
+    ax.set_xlabel("step")
+    ax.legend()
+    return ax

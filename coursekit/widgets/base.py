@@ -1,0 +1,110 @@
+"""The pattern every interactive app in the course follows.
+
+An app is a class with
+
+* ``controls``: a dict ``name -> ipywidget`` (sliders, dropdowns, buttons);
+* ``update(**params) -> dict``: the app's logic, a plain method that turns the
+  control values into the data the figure shows (tests call it directly);
+* ``draw(state, fig)``: draws that data on a matplotlib figure;
+* ``summary(state) -> str``: optional HTML with the numbers the app reports.
+
+``show()`` lays out the controls above an output area and redraws on every
+change; ``render(**params)`` draws one figure without any widget, which is
+what headless tests and static documentation use.
+
+The container carries the CSS classes ``coursekit-app`` and
+``coursekit-<app name>`` so the browser tests can find it in JupyterLab.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+
+class App:
+    """Base class of the course's interactive apps (see the module doc)."""
+
+    name = "app"
+    figsize = (8.0, 4.0)
+
+    def __init__(self) -> None:
+        self.controls: dict[str, Any] = {}
+        self.state: dict | None = None
+        self._output = None
+        self._summary = None
+        self._box = None
+
+    # -- logic (override) -------------------------------------------------
+    def update(self, **params) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def draw(self, state: dict, fig) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def summary(self, state: dict) -> str:
+        return ""
+
+    # -- plumbing ----------------------------------------------------------
+    def params(self) -> dict:
+        """Current control values (buttons, which carry no value, are left out)."""
+        return {k: w.value for k, w in self.controls.items() if hasattr(w, "value")}
+
+    def render(self, **params):
+        """Run ``update`` with the current control values overridden by
+        ``params`` and draw a fresh figure; returns the figure (not shown)."""
+        values = {**self.params(), **params}
+        self.state = self.update(**values)
+        fig = plt.figure(figsize=self.figsize)
+        self.draw(self.state, fig)
+        return fig
+
+    def refresh(self, *_):
+        """Recompute from the controls and redraw the output area."""
+        from IPython.display import clear_output, display
+
+        fig = self.render()
+        if self._output is None:
+            plt.close(fig)
+            return
+        with self._output:
+            clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+        if self._summary is not None:
+            self._summary.value = self.summary(self.state)
+
+    def layout_controls(self):
+        """The widget holding the controls (override for a custom layout)."""
+        import ipywidgets as widgets
+
+        return widgets.HBox(list(self.controls.values()),
+                            layout=widgets.Layout(flex_flow="row wrap"))
+
+    def widget(self):
+        """Build (once) and return the app's ipywidgets container."""
+        import ipywidgets as widgets
+
+        if self._box is None:
+            self._output = widgets.Output()
+            self._summary = widgets.HTML()
+            for w in self.controls.values():
+                if isinstance(w, widgets.Button):
+                    continue
+                w.observe(self.refresh, names="value")
+            self._box = widgets.VBox([self.layout_controls(), self._summary, self._output])
+            self._box.add_class("coursekit-app")
+            self._box.add_class(f"coursekit-{self.name}")
+            self.refresh()
+        return self._box
+
+    def show(self):
+        """Display the app in the notebook (one call per app)."""
+        from IPython.display import display
+
+        display(self.widget())
+        return self
+
+    def _ipython_display_(self):
+        self.show()
