@@ -8,8 +8,10 @@ Conventions (the same for every function):
 
 * torch in, torch out. Arguments may also be NumPy arrays, Python lists or
   numbers; those are converted to float64. Integer tensors become float64.
-  Mixed arguments are promoted to a common floating dtype and moved to the
-  device of the first torch tensor given (nothing hard-codes a device).
+  Mixed arguments are promoted to the common floating dtype of the torch
+  tensors given (array-likes follow it, like Python scalars in torch) and are
+  moved to the device of the first torch tensor (nothing hard-codes a device).
+  Gradients flow through every function (autograd works on the outputs).
 * The event dimension is the last one (``d`` for vectors, ``(d, d)`` for
   matrices); leading batch dimensions broadcast like ``torch`` broadcasting.
 * Everything is computed in log space: log-densities through Cholesky factors
@@ -87,10 +89,12 @@ def _to_tensor(value, name: str) -> torch.Tensor:
 def _prepare(**named) -> list[torch.Tensor]:
     """Convert the named arguments to tensors of one floating dtype on one device."""
     tensors = {k: _to_tensor(v, k) for k, v in named.items()}
-    device = next((v.device for v in named.values() if isinstance(v, torch.Tensor)), None)
-    dtype = tensors[next(iter(tensors))].dtype
-    for t in tensors.values():
-        dtype = torch.promote_types(dtype, t.dtype)
+    given = [tensors[k] for k, v in named.items() if isinstance(v, torch.Tensor)]
+    device = given[0].device if given else None
+    # arrays and lists follow the torch tensors' dtype (like Python scalars in torch)
+    dtype = None
+    for t in given or list(tensors.values()):
+        dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
     out = []
     for t in tensors.values():
         out.append(t.to(device=device if device is not None else t.device, dtype=dtype))
@@ -128,8 +132,9 @@ def safe_cholesky(cov: torch.Tensor, name: str = "cov") -> torch.Tensor:
     cov = _to_tensor(cov, name)
     _check_square(cov, name)
     _check_finite(cov, name)
-    scale = cov.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
-    asym = ((cov - cov.mT).abs() / scale).amax()
+    c = cov.detach()
+    scale = c.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(c.dtype).tiny)
+    asym = ((c - c.mT).abs() / scale).amax()
     if float(asym) > 1e3 * torch.finfo(cov.dtype).eps:
         raise ValueError(f"{name}: expected a symmetric positive definite matrix, but it is "
                          f"not symmetric (max relative |cov - cov^T| = {float(asym):.3g})")
