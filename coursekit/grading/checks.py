@@ -303,7 +303,9 @@ class CheckContext:
         try:
             return self._caller.call(name, args, kwargs, seed=seed, timeout=self.time_left)
         finally:
-            self._student_time += self._clock() - start
+            # a fresh worker's start-up (importing torch) is not the student's time
+            startup = getattr(self._caller, "last_startup", 0.0) or 0.0
+            self._student_time += max(0.0, self._clock() - start - startup)
 
     def reference(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """The reference solution's result for the same call (plain data, trusted)."""

@@ -1,0 +1,211 @@
+"""Grading one submission: run every check in the trusted process, student calls in a sandbox.
+
+:func:`grade_submission` (instructor side, uses ``solutions/``) and
+:func:`run_public_checks` (student side, uses the released homework and its
+recorded expected values) both return a result dict::
+
+    {"homework": "hw1", "student": "...", "score": 7.0, "max_score": 10.0,
+     "checks": [{"id", "task", "title", "score", "max_score", "status",
+                 "message", "duration", "visibility"}, ...],
+     "output": "first 10 kB the student's code printed", "sandbox": {...defences...}}
+
+``status`` is ``pass``, ``fail`` (wrong answer, or the student's function
+raised), ``timeout`` or ``error`` (the submission could not be imported, the
+worker crashed, or a bug in the check itself: the message then says so without
+showing the check's internals).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from coursekit.grading.checks import CheckContext, CheckFailure, CheckSpec
+from coursekit.grading.homework import Homework, load_checks, resolve_homework
+from coursekit.grading.reference import LiveReference, ReplayReference
+from coursekit.grading.sandbox import Limits, Sandbox
+
+
+def run_checks(specs: list[CheckSpec], sandbox, reference) -> list[dict]:
+    """Run checks in order; one result dict per check. Never raises for student faults."""
+    results = []
+    if specs and hasattr(sandbox, "start"):
+        try:
+            sandbox.start()  # import once up front; an import failure fails every check
+        except CheckFailure:
+            pass
+    for spec in specs:
+        start = time.monotonic()
+        ctx = CheckContext(spec, sandbox, reference)
+        status, message = "pass", ""
+        try:
+            spec.func(ctx)
+        except CheckFailure as err:
+            status, message = err.status, str(err) or "check failed"
+        except Exception as err:  # noqa: BLE001  (a bug in the check, not the student's)
+            status = "error"
+            message = (
+                f"internal error in this check ({type(err).__name__}); "
+                "this is not your fault: please report it to the course staff"
+            )
+        results.append(
+            {
+                "id": spec.id,
+                "task": spec.task,
+                "title": spec.title,
+                "score": spec.points if status == "pass" else 0.0,
+                "max_score": spec.points,
+                "status": status,
+                "message": message,
+                "duration": round(time.monotonic() - start, 3),
+                "visibility": "after_published" if spec.hidden else "visible",
+            }
+        )
+    return results
+
+
+def _summarise(hw: Homework, student: str, checks: list[dict], sandbox: Sandbox) -> dict:
+    return {
+        "homework": hw.id,
+        "slug": hw.slug,
+        "student": student,
+        "score": float(sum(c["score"] for c in checks)),
+        "max_score": float(sum(c["max_score"] for c in checks)),
+        "checks": checks,
+        "output": sandbox.output,
+        "sandbox": sandbox.defences,
+        "worker_starts": sandbox.starts,
+    }
+
+
+def _as_homework(hw: str | Homework, root) -> Homework:
+    if isinstance(hw, Homework):
+        return hw
+    return resolve_homework(hw, root)
+
+
+def grade_submission(
+    hw: str | Homework,
+    submission_path: str | Path,
+    include_hidden: bool = True,
+    *,
+    root: str | Path | None = None,
+    student: str | None = None,
+    limits: Limits | None = None,
+    hide: list | None = None,
+    slot: int = 0,
+    reference: LiveReference | None = None,
+    specs: list[CheckSpec] | None = None,
+) -> dict:
+    """Grade one ``submission.py`` against the master copy in ``solutions/``.
+
+    Args:
+        hw: ``"hw1"``, a slug, or a :class:`Homework`.
+        submission_path: the student's ``submission.py`` (or a folder holding it).
+        include_hidden: also run ``checks/hidden.py``.
+        root: course repository (default: found from the current folder upwards).
+        student: name recorded in the result (default: the folder's name).
+        limits, hide, slot: sandbox settings (see :class:`Sandbox`); ``solutions/``
+            is always hidden from the student.
+        reference, specs: reuse a loaded reference / check list across a batch.
+
+    Returns the result dict described in the module docstring.
+    """
+    hw = _as_homework(hw, root)
+    if hw.master_dir is None:
+        raise ValueError(
+            f"grade_submission: {hw.slug} has no solutions/ copy here; "
+            "students use run_public_checks instead"
+        )
+    path = Path(submission_path)
+    if path.is_dir():
+        path = path / "submission.py"
+    if not path.is_file():
+        raise ValueError(f"submission_path: expected a submission.py file, got {submission_path}")
+    specs = specs if specs is not None else load_checks(hw, include_hidden=include_hidden)
+    reference = reference or LiveReference(hw.master_dir, hw.harness_file())
+    hidden = [str(hw.root / "solutions"), *(hide or [])]
+    sandbox = Sandbox(path, hw.harness_file(), hide=hidden, limits=limits or Limits(), slot=slot)
+    try:
+        checks = run_checks(specs, sandbox, reference)
+    finally:
+        sandbox.close()
+    return _summarise(hw, student or path.resolve().parent.name, checks, sandbox)
+
+
+def run_public_checks(
+    hw: str | Homework,
+    task: str | None = None,
+    path: str | Path | None = None,
+    *,
+    root: str | Path | None = None,
+    limits: Limits | None = None,
+    verbose: bool = True,
+) -> dict:
+    """Run the PUBLIC checks on a student's file and print a friendly report.
+
+    Works without ``solutions/``: expected values come from the released
+    ``homework/<hw>/checks/public_expected.json``. Usable in a notebook (save
+    ``submission.py`` first: the checks run a fresh process that reads the file).
+
+    Args:
+        hw: ``"hw1"`` or a slug.
+        task: only the checks of this task (e.g. ``"1a"``).
+        path: the submission file (default ``homework/<slug>/submission.py``).
+        verbose: print the report (the result dict is returned either way).
+    """
+    hw = _as_homework(hw, root)
+    specs = load_checks(hw, include_hidden=False, released=True)
+    if task is not None:
+        if task not in hw.tasks:
+            raise ValueError(f"task: expected one of {sorted(hw.tasks)}, got {task!r}")
+        specs = [s for s in specs if s.task == task]
+    submission = Path(path) if path is not None else hw.released_dir / "submission.py"
+    if submission.is_dir():
+        submission = submission / "submission.py"
+    if not submission.is_file():
+        raise ValueError(f"path: expected your submission.py, got {submission}")
+    reference = ReplayReference(hw.expected_file)
+    hidden = [str(hw.root / "solutions")]
+    sandbox = Sandbox(submission, hw.harness_file(), hide=hidden, limits=limits or Limits())
+    try:
+        checks = run_checks(specs, sandbox, reference)
+    finally:
+        sandbox.close()
+    result = _summarise(hw, "you", checks, sandbox)
+    if verbose:
+        print(format_report(result, hw.tasks))
+    return result
+
+
+def _fmt_points(x: float) -> str:
+    return f"{x:g}"
+
+
+def format_report(result: dict, tasks: dict | None = None) -> str:
+    """Per-task, per-check report with points and failure messages (no tracebacks)."""
+    lines = [
+        f"{result['homework']}: {_fmt_points(result['score'])} / "
+        f"{_fmt_points(result['max_score'])} points"
+    ]
+    by_task: dict[str, list] = {}
+    for c in result["checks"]:
+        by_task.setdefault(c["task"], []).append(c)
+    marks = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT"}
+    for task, checks in by_task.items():
+        got = sum(c["score"] for c in checks)
+        total = sum(c["max_score"] for c in checks)
+        name = f" {tasks[task]}" if tasks and task in tasks else ""
+        lines.append(f"\nTask {task}{name}: {_fmt_points(got)} / {_fmt_points(total)}")
+        for c in checks:
+            lines.append(
+                f"  [{marks.get(c['status'], c['status'])}] {c['id']} ({c['title']}): "
+                f"{_fmt_points(c['score'])}/{_fmt_points(c['max_score'])}"
+            )
+            if c["message"]:
+                for text in c["message"].splitlines():
+                    lines.append(f"      {text}")
+    if result.get("output"):
+        lines.append("\nYour code printed (first lines):")
+        lines += ["  | " + t for t in result["output"].splitlines()[:20]]
+    return "\n".join(lines)

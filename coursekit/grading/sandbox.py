@@ -1,0 +1,428 @@
+"""Trusted side of the sandbox: start, talk to and kill a student's worker process.
+
+One :class:`Sandbox` per submission. It copies ``submission.py`` (and the
+homework's released ``harness.py``) into a fresh private folder, starts
+``python -I -m coursekit.grading.worker`` in a new session (own process group),
+and sends it one request per ``ctx.call``. Time limits are enforced here, by
+the trusted process: when a call overruns, the whole process group is killed
+(and, when the worker runs under its own uid, every process of that uid), and
+the next call starts a fresh worker. Everything the student prints goes to a
+pipe drained by a thread that keeps only the first ``output_limit`` bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coursekit.grading.checks import CheckError, CheckFailure, CheckTimeout
+from coursekit.grading.worker import PlainDataError, decode, encode
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class Limits:
+    """Resource limits of one worker.
+
+    Attributes:
+        mem_bytes: address-space limit (RLIMIT_AS). torch alone maps ~0.7 GB
+            of virtual memory after import, so keep this >= 2 GB.
+        nproc: RLIMIT_NPROC for the worker's uid (threads count too).
+        fsize_bytes: largest file the worker may write.
+        output_limit: bytes of the student's stdout/stderr kept for the report.
+        import_timeout: seconds allowed for importing torch + the submission.
+        threads: torch intra-op threads in the worker.
+        uid_base: when the grader runs as root, worker slot ``k`` runs as uid
+            ``uid_base + k`` (an otherwise unused uid) and gid ``gid``.
+    """
+
+    mem_bytes: int = 4 * 1024**3
+    nproc: int = 256
+    fsize_bytes: int = 64 * 1024**2
+    output_limit: int = 10_000
+    import_timeout: float = 60.0
+    threads: int = 1
+    uid_base: int = 61000
+    gid: int = 65534
+    drop_privileges: bool = True
+
+    def __post_init__(self):
+        for name in ("mem_bytes", "nproc", "fsize_bytes", "output_limit", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Limits.{name}: expected an int > 0, got {value!r}")
+        if not self.import_timeout > 0:
+            raise ValueError(f"Limits.import_timeout: expected > 0, got {self.import_timeout!r}")
+
+
+class _OutputDrain(threading.Thread):
+    """Reads a pipe to EOF, keeping only the first ``limit`` bytes."""
+
+    def __init__(self, fd: int, limit: int):
+        super().__init__(daemon=True)
+        self.fd, self.limit = fd, limit
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def run(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    break
+                room = self.limit - len(self.kept)
+                if room > 0:
+                    self.kept += chunk[:room]
+                self.dropped += max(0, len(chunk) - max(room, 0))
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
+
+    def text(self) -> str:
+        out = self.kept.decode("utf-8", errors="replace")
+        if self.dropped:
+            out += f"\n[... {self.dropped} more bytes of output not shown]"
+        return out
+
+
+def _is_inside(path: Path, parent: Path) -> bool:
+    try:
+        path.relative_to(parent)
+        return True
+    except ValueError:
+        return False
+
+
+def _running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def kill_uid(uid: int) -> int:
+    """SIGKILL every process owned by ``uid`` (Linux /proc); returns how many."""
+    killed = 0
+    if uid == 0 or not os.path.isdir("/proc"):
+        return 0
+    for _ in range(5):
+        found = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    os.kill(int(entry), signal.SIGKILL)
+                    found += 1
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+        killed += found
+        if not found:
+            break
+        time.sleep(0.05)
+    return killed
+
+
+@dataclass
+class Sandbox:
+    """Runs one submission's functions in an isolated worker process.
+
+    Args:
+        submission: path of the student's ``submission.py``.
+        harness: path of the homework's released ``checks/harness.py`` or None.
+        hide: folders the worker must not see (covered by an empty tmpfs where
+            the OS allows): the master ``solutions/``, the output folder, other
+            submissions.
+        limits: resource limits.
+        slot: index of this worker among parallel jobs (picks its uid as root).
+    """
+
+    submission: Path
+    harness: Path | None = None
+    hide: list = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    slot: int = 0
+    defences: dict = field(default_factory=dict, init=False)
+    import_failure: CheckFailure | None = field(default=None, init=False)
+
+    def __post_init__(self):
+        self.submission = Path(self.submission)
+        if not self.submission.is_file():
+            raise ValueError(f"submission: expected a submission.py file, got {self.submission}")
+        self._proc: subprocess.Popen | None = None
+        self._dir: Path | None = None
+        self._drain: _OutputDrain | None = None
+        self._req_w = self._resp_r = -1
+        self._buffer = b""
+        self._next_id = 0
+        self.output = ""
+        self.starts = 0
+        self.last_startup = 0.0
+
+    # -------------------------------------------------------------- lifecycle
+    @property
+    def uid(self) -> int | None:
+        if _running_as_root() and self.limits.drop_privileges:
+            return self.limits.uid_base + self.slot
+        return None
+
+    def _prepare_dir(self) -> Path:
+        folder = Path(tempfile.mkdtemp(prefix="coursekit-sandbox-"))
+        shutil.copyfile(self.submission, folder / "submission.py")
+        if self.harness is not None and Path(self.harness).is_file():
+            shutil.copyfile(self.harness, folder / "harness.py")
+        if self.uid is not None:
+            for path in (folder, *folder.iterdir()):
+                os.chown(path, self.uid, self.limits.gid)
+        os.chmod(folder, 0o700)
+        return folder
+
+    def _hide_list(self, folder: Path) -> list[str]:
+        keep = [folder.resolve(), Path(sys.prefix).resolve(), Path(__file__).resolve().parent]
+        out = []
+        for raw in self.hide:
+            path = Path(raw).resolve()
+            if path.is_dir() and not any(_is_inside(k, path) for k in keep):
+                out.append(str(path))
+        return sorted(set(out))
+
+    def start(self) -> None:
+        """Start a fresh worker and wait until the submission is imported.
+
+        Raises :class:`CheckError`/:class:`CheckTimeout` (and remembers it in
+        :attr:`import_failure`, so later calls fail at once) when the
+        submission cannot be imported.
+        """
+        if self.import_failure is not None:
+            raise self.import_failure
+        self.close()
+        self._dir = self._prepare_dir()
+        req_r, self._req_w = os.pipe()
+        self._resp_r, resp_w = os.pipe()
+        out_r, out_w = os.pipe()
+        config = {
+            "sandbox": str(self._dir),
+            "request_fd": req_r,
+            "response_fd": resp_w,
+            "hide": self._hide_list(self._dir),
+            "mem_bytes": self.limits.mem_bytes,
+            "nproc": self.limits.nproc,
+            "fsize_bytes": self.limits.fsize_bytes,
+            "threads": self.limits.threads,
+            "uid": self.uid,
+            "gid": self.limits.gid,
+        }
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self._dir),
+            "LANG": "C.UTF-8",
+            "OMP_NUM_THREADS": str(self.limits.threads),
+            "MKL_NUM_THREADS": str(self.limits.threads),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+        }
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "coursekit.grading.worker", json.dumps(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=out_w,
+            pass_fds=(req_r, resp_w),
+            cwd=str(self._dir),
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+        self.starts += 1
+        for fd in (req_r, resp_w, out_w):
+            os.close(fd)
+        self._drain = _OutputDrain(out_r, self.limits.output_limit)
+        self._drain.start()
+        self._buffer = b""
+        try:
+            hello = self._read_message(self.limits.import_timeout, what="importing submission.py")
+        except CheckTimeout as err:
+            self.import_failure = CheckTimeout(
+                f"importing submission.py took longer than {self.limits.import_timeout:g} s "
+                "(does it run something slow or loop forever at import time?)"
+            )
+            self.close()
+            raise self.import_failure from err
+        except CheckError as err:
+            self.import_failure = CheckError(f"submission.py could not be imported: {err}")
+            self.close()
+            raise self.import_failure from err
+        if hello.get("type") == "import_error":
+            self.import_failure = CheckError(
+                "submission.py could not be imported: " + _format_error(hello.get("error"))
+            )
+            self.close()
+            raise self.import_failure
+        if hello.get("type") != "ready":
+            self.import_failure = CheckError("the worker sent an unexpected first message")
+            self.close()
+            raise self.import_failure
+        defences = hello.get("defences")
+        self.defences = defences if isinstance(defences, dict) else {}
+
+    def close(self) -> None:
+        """Kill the worker (whole process group, and its uid's processes) and clean up."""
+        proc = self._proc
+        self._proc = None
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if self.uid is not None:
+                kill_uid(self.uid)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        for fd in (self._req_w, self._resp_r):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._req_w = self._resp_r = -1
+        if self._drain is not None:
+            self._drain.join(timeout=2)
+            self.output = (self.output + self._drain.text())[-4 * self.limits.output_limit :]
+            self._drain = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # --------------------------------------------------------------- messages
+    def _exit_description(self) -> str:
+        proc = self._proc
+        if proc is None:
+            return "the worker is not running"
+        try:
+            code = proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "the worker stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = " (often: out of memory)" if -code == signal.SIGKILL else ""
+            return f"the process running your code was killed by {name}{hint}"
+        return f"the process running your code exited with code {code} (sys.exit or os._exit?)"
+
+    def _read_message(self, timeout: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CheckTimeout(f"{what} took longer than the time limit ({timeout:.3g} s)")
+            ready, _, _ = select.select([self._resp_r], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self._resp_r, 1 << 20)
+            if not chunk:
+                raise CheckError(f"{self._exit_description()} while {what}")
+            self._buffer += chunk
+            if len(self._buffer) > MAX_MESSAGE_BYTES:
+                raise CheckError(f"the result of {what} is larger than 256 MB")
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            message = json.loads(line)
+        except ValueError as err:
+            raise CheckError(f"the worker sent a malformed message while {what}") from err
+        if not isinstance(message, dict):
+            raise CheckError(f"the worker sent a malformed message while {what}")
+        return message
+
+    def call(self, name: str, args: tuple, kwargs: dict, *, seed: int, timeout: float):
+        """Run ``name(*args, **kwargs)`` in the worker; return decoded plain data.
+
+        Raises :class:`CheckFailure` when the student's function raised or
+        returned something that is not plain data, :class:`CheckTimeout` when it
+        ran past ``timeout`` (the worker is killed) and :class:`CheckError` when
+        the worker died.
+        """
+        self.last_startup = 0.0
+        if not self.alive:
+            began = time.monotonic()
+            self.start()
+            self.last_startup = time.monotonic() - began
+        request_id = self._next_id
+        self._next_id += 1
+        try:
+            payload = {
+                "id": request_id,
+                "name": name,
+                "args": encode(list(args)),
+                "kwargs": encode(dict(kwargs)),
+                "seed": int(seed),
+            }
+        except PlainDataError as err:
+            raise TypeError(f"ctx.call({name!r}): arguments must be plain data: {err}") from err
+        data = (json.dumps(payload, allow_nan=False) + "\n").encode()
+        label = "calling " + (name.split(":", 1)[1] if name.startswith("harness:") else name)
+        try:
+            view = memoryview(data)
+            while view:
+                _, writable, _ = select.select([], [self._req_w], [], timeout)
+                if not writable:
+                    raise CheckTimeout(f"{label} took longer than the time limit ({timeout:.3g} s)")
+                view = view[os.write(self._req_w, view[: 1 << 16]) :]
+            while True:
+                reply = self._read_message(timeout, label)
+                if reply.get("id") == request_id:
+                    break
+        except BrokenPipeError as err:
+            message = f"{self._exit_description()} while {label}"
+            self.close()
+            raise CheckError(message) from err
+        except CheckTimeout:
+            self.close()
+            raise
+        except CheckError:
+            self.close()
+            raise
+        if reply.get("ok") is True:
+            try:
+                return decode(reply.get("value"))
+            except PlainDataError as err:
+                raise CheckFailure(f"{name} returned data that could not be read: {err}") from err
+        error = reply.get("error")
+        if isinstance(error, dict) and error.get("type") == "BadReturnValue":
+            raise CheckFailure(
+                f"{name} returned something that is not plain data: {error.get('message')}"
+            )
+        raise CheckFailure(f"{name} raised " + _format_error(error))
+
+
+def _format_error(error) -> str:
+    if not isinstance(error, dict):
+        return "an error"
+    kind = str(error.get("type", "Exception"))[:100]
+    message = str(error.get("message", ""))[:2000]
+    where = str(error.get("where", ""))[:300]
+    text = f"{kind}: {message}" if message else kind
+    if where:
+        text += f" ({where})"
+    return text

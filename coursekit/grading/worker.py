@@ -1,0 +1,464 @@
+"""The sandbox worker: runs ONE student's submission in its own process.
+
+Started by the trusted grader as ``python -I -m coursekit.grading.worker CONFIG``
+(``CONFIG`` is a JSON object, see :func:`main`). It
+
+1. imports numpy and torch (as the invoking user),
+2. hardens itself (:func:`harden`): new network and mount namespaces where the
+   OS allows, empty tmpfs over the paths it must not see (``solutions/``, the
+   output folder, other submissions), resource limits (address space, number
+   of processes, file size, no core dumps) and, when started as root, drops to
+   an unprivileged uid with no groups,
+3. imports ``submission`` from its private sandbox folder, then
+4. answers requests ``{"id", "name", "args", "kwargs", "seed"}`` read from the
+   request pipe with ``{"id", "ok": true, "value"}`` or
+   ``{"id", "ok": false, "error": {"type", "message", "where"}}`` written to the
+   response pipe, one JSON document per line.
+
+Everything that crosses the boundary is encoded by :func:`encode` (JSON; numpy
+arrays as base64 with a whitelisted numeric dtype); the trusted side decodes
+with :func:`decode`, which builds only plain Python/numpy objects. No pickle.
+
+This module must stay importable without the rest of :mod:`coursekit.grading`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import traceback
+
+ALLOWED_DTYPES = frozenset(
+    "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 "
+    "float16 float32 float64 complex64 complex128".split()
+)
+MAX_DEPTH = 32
+MAX_ITEMS = 1_000_000
+
+
+class PlainDataError(TypeError):
+    """A value that is not plain data (numbers, strings, arrays, containers)."""
+
+
+# ------------------------------------------------------------------------- codec
+def encode(obj, _depth: int = 0):
+    """Encode plain data as a JSON-compatible structure; reject everything else.
+
+    Accepted: ``None``, exact ``bool``/``int``/``float``/``str``, numpy arrays
+    and scalars of a numeric dtype, torch tensors (converted to numpy),
+    ``list``/``tuple`` and ``dict`` with ``str`` keys. Subclasses (which could
+    override ``__eq__``) are rejected with :class:`PlainDataError`.
+    """
+    if _depth > MAX_DEPTH:
+        raise PlainDataError(f"nesting deeper than {MAX_DEPTH} levels")
+    kind = type(obj)
+    if obj is None or kind is bool or kind is str:
+        return obj
+    if kind is int:
+        if abs(obj) >= 2**63:
+            return {"__bigint__": str(obj)}
+        return obj
+    if kind is float:
+        if obj != obj or obj in (float("inf"), float("-inf")):
+            return {"__float__": repr(obj)}
+        return obj
+    if kind is list:
+        return [encode(v, _depth + 1) for v in obj]
+    if kind is tuple:
+        return {"__tuple__": [encode(v, _depth + 1) for v in obj]}
+    if kind is dict:
+        items = []
+        for key, value in obj.items():
+            if type(key) is not str:
+                raise PlainDataError(f"dict keys must be str, got {type(key).__name__}")
+            items.append([key, encode(value, _depth + 1)])
+        return {"__dict__": items}
+    import numpy as np
+
+    if kind is np.ndarray or isinstance(obj, np.generic) and kind.__module__ == "numpy":
+        arr = np.asarray(obj)
+        if arr.dtype.name not in ALLOWED_DTYPES:
+            raise PlainDataError(f"array dtype {arr.dtype} is not a numeric dtype")
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        return {
+            "__ndarray__": base64.b64encode(arr.tobytes()).decode("ascii"),
+            "dtype": arr.dtype.name,
+            "shape": list(arr.shape),
+        }
+    torch = sys.modules.get("torch")
+    if torch is not None and kind in (torch.Tensor, torch.nn.Parameter):
+        tensor = torch.Tensor.detach(obj).cpu()
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        tensor = tensor.resolve_conj().resolve_neg()
+        return encode(np.array(tensor.numpy(), copy=True), _depth)
+    raise PlainDataError(
+        f"a value of type {kind.__module__}.{kind.__qualname__} is not plain data "
+        "(expected a tensor/array, a number, a bool, a str, None, or a list/tuple/dict of those)"
+    )
+
+
+def decode(data, *, to_torch: bool = False, _depth: int = 0, _budget: list | None = None):
+    """Inverse of :func:`encode`; builds only plain objects, validating as it goes.
+
+    With ``to_torch=True`` arrays become torch tensors of the same dtype (this
+    is how arguments reach student code). Raises :class:`PlainDataError` on
+    anything malformed.
+    """
+    if _budget is None:
+        _budget = [MAX_ITEMS]
+    _budget[0] -= 1
+    if _budget[0] < 0 or _depth > MAX_DEPTH + 1:
+        raise PlainDataError("message too large or too deeply nested")
+    kind = type(data)
+    if data is None or kind in (bool, int, float, str):
+        return data
+    if kind is list:
+        return [decode(v, to_torch=to_torch, _depth=_depth + 1, _budget=_budget) for v in data]
+    if kind is not dict or len(data) not in (1, 3):
+        raise PlainDataError(f"unexpected {kind.__name__} in message")
+    if "__tuple__" in data and len(data) == 1:
+        items = data["__tuple__"]
+        if type(items) is not list:
+            raise PlainDataError("malformed tuple")
+        return tuple(
+            decode(v, to_torch=to_torch, _depth=_depth + 1, _budget=_budget) for v in items
+        )
+    if "__dict__" in data and len(data) == 1:
+        out = {}
+        for pair in data["__dict__"]:
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
+                raise PlainDataError("malformed dict")
+            out[pair[0]] = decode(pair[1], to_torch=to_torch, _depth=_depth + 1, _budget=_budget)
+        return out
+    if "__float__" in data and len(data) == 1:
+        if data["__float__"] not in ("nan", "inf", "-inf"):
+            raise PlainDataError("malformed float")
+        return float(data["__float__"])
+    if "__bigint__" in data and len(data) == 1:
+        text = data["__bigint__"]
+        if type(text) is not str or len(text) > 4000:
+            raise PlainDataError("malformed int")
+        return int(text)
+    if set(data) == {"__ndarray__", "dtype", "shape"}:
+        import numpy as np
+
+        dtype_name, shape, payload = data["dtype"], data["shape"], data["__ndarray__"]
+        if type(dtype_name) is not str or dtype_name not in ALLOWED_DTYPES:
+            raise PlainDataError(f"array dtype {dtype_name!r} is not allowed")
+        if type(shape) is not list or not all(type(s) is int and s >= 0 for s in shape):
+            raise PlainDataError("malformed array shape")
+        if type(payload) is not str:
+            raise PlainDataError("malformed array payload")
+        dtype = np.dtype(dtype_name).newbyteorder("<")
+        raw = base64.b64decode(payload.encode("ascii"), validate=True)
+        count = 1
+        for s in shape:
+            count *= s
+        if count * dtype.itemsize != len(raw):
+            raise PlainDataError("array payload does not match its shape")
+        arr = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+        if to_torch:
+            import torch
+
+            return torch.from_numpy(arr)
+        return arr
+    raise PlainDataError("unexpected object in message")
+
+
+def dumps(obj) -> str:
+    """Encode ``obj`` as one line of JSON (no NaN literals, sorted keys)."""
+    return json.dumps(encode(obj), allow_nan=False, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str, *, to_torch: bool = False):
+    """Decode one line produced by :func:`dumps`."""
+    return decode(json.loads(text), to_torch=to_torch)
+
+
+# ---------------------------------------------------------------------- hardening
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+
+
+def _blocking_ancestor(path: str) -> str | None:
+    """The highest folder above ``path`` that other users cannot traverse."""
+    import stat
+
+    parts = os.path.realpath(path).split(os.sep)
+    for i in range(2, len(parts) + 1):
+        folder = os.sep.join(parts[:i]) or os.sep
+        try:
+            mode = os.stat(folder).st_mode
+        except OSError:
+            return None
+        if not mode & stat.S_IXOTH:
+            return folder
+    return None
+
+
+def _expose_interpreter() -> list[str]:
+    """Make the Python installation reachable after dropping privileges.
+
+    When the interpreter lives in a folder other users cannot enter (pyenv under
+    ``/root`` is common in containers), cover that folder with a read-only
+    tmpfs that contains only read-only bind mounts of what Python needs. Runs
+    inside the worker's private mount namespace, so nothing changes outside.
+    """
+    needed = {os.path.realpath(p) for p in [sys.prefix, sys.base_prefix, *sys.path] if p}
+    needed = {p for p in needed if os.path.isdir(p)}
+    needed = {p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)}
+    groups: dict[str, list[str]] = {}
+    for path in needed:
+        blocker = _blocking_ancestor(path)
+        if blocker is not None and blocker != path:
+            groups.setdefault(blocker, []).append(path)
+    exposed = []
+    for blocker, paths in sorted(groups.items()):
+        fds = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in paths}
+        try:
+            err = _mount(b"tmpfs", blocker.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=755")
+            if err is not None:
+                continue
+            for path, fd in sorted(fds.items()):
+                os.makedirs(path, mode=0o755, exist_ok=True)
+                src = f"/proc/self/fd/{fd}".encode()
+                if _mount(src, path.encode(), None, MS_BIND | MS_REC, None) is None:
+                    _mount(b"none", path.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+                    exposed.append(path)
+            _mount(b"none", blocker.encode(), None, MS_REMOUNT | MS_RDONLY, None)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+    return exposed
+
+
+def _unshare(flags: int) -> str | None:
+    """``unshare(2)``; returns None on success or the error text."""
+    if hasattr(os, "unshare"):  # Python 3.12+
+        try:
+            os.unshare(flags)
+            return None
+        except OSError as err:
+            return str(err)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(flags) != 0:
+            return os.strerror(ctypes.get_errno())
+        return None
+    except (OSError, AttributeError) as err:
+        return str(err)
+
+
+def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, opts: bytes | None):
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(source, target, fstype, flags, opts) != 0:
+        return os.strerror(ctypes.get_errno())
+    return None
+
+
+def harden(config: dict) -> dict:
+    """Apply every defence this OS allows; return what was applied (for the report).
+
+    ``config`` keys: ``hide`` (paths to cover with an empty read-only tmpfs),
+    ``mem_bytes`` (RLIMIT_AS), ``nproc`` (RLIMIT_NPROC), ``fsize_bytes``
+    (RLIMIT_FSIZE), ``uid``/``gid`` (used when running as root). Failures are
+    recorded, not raised: the sandbox degrades to what the OS offers.
+    """
+    applied: dict = {}
+    is_linux = sys.platform.startswith("linux")
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if is_linux:
+        flags = CLONE_NEWNET | CLONE_NEWNS
+        err = _unshare(flags if is_root else flags | CLONE_NEWUSER)
+        applied["namespaces"] = "net+mount" if err is None else f"unavailable ({err})"
+        if err is None:
+            err = _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
+            hidden = []
+            for path in config.get("hide", []):
+                if err is None and os.path.isdir(path):
+                    err = _mount(
+                        b"tmpfs",
+                        os.fsencode(path),
+                        b"tmpfs",
+                        MS_RDONLY | MS_NOSUID | MS_NODEV,
+                        b"size=4k,mode=000",
+                    )
+                    if err is None:
+                        hidden.append(path)
+            applied["hidden_paths"] = hidden if err is None else f"failed ({err})"
+            if err is None and is_root and config.get("uid") is not None:
+                applied["exposed_read_only"] = _expose_interpreter()
+    else:
+        applied["namespaces"] = f"unavailable on {sys.platform}"
+    import resource
+
+    def limit(name: str, value: int | None) -> None:
+        if value is None or not hasattr(resource, name):
+            return
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+            applied[name] = value
+        except (ValueError, OSError) as err:
+            applied[name] = f"failed ({err})"
+
+    limit("RLIMIT_CORE", 0)
+    limit("RLIMIT_AS", config.get("mem_bytes"))
+    limit("RLIMIT_FSIZE", config.get("fsize_bytes"))
+    if is_root and config.get("uid") is not None:
+        try:
+            # NPROC counts per real uid: set it after choosing the uid but before
+            # switching, so the limit applies to the new (unprivileged) user.
+            limit("RLIMIT_NPROC", config.get("nproc"))
+            os.setgroups([])
+            os.setgid(int(config["gid"]))
+            os.setuid(int(config["uid"]))
+            applied["user"] = f"uid {os.getuid()} gid {os.getgid()}"
+        except OSError as err:
+            applied["user"] = f"could not drop privileges ({err})"
+    else:
+        limit("RLIMIT_NPROC", config.get("nproc"))
+        applied["user"] = f"unchanged (uid {os.getuid()})" if hasattr(os, "getuid") else "n/a"
+    return applied
+
+
+# ------------------------------------------------------------------ student calls
+def _where(tb, student_files: set[str]) -> str:
+    """``submission.py, line 12: <code>`` for the innermost frame in a student file."""
+    found = ""
+    for frame in traceback.extract_tb(tb):
+        if os.path.realpath(frame.filename) in student_files:
+            code = (frame.line or "").strip()
+            found = f"{os.path.basename(frame.filename)}, line {frame.lineno}"
+            if code:
+                found += f": {code[:200]}"
+    return found
+
+
+def _error(exc: BaseException, student_files: set[str]) -> dict:
+    message = str(exc)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{os.path.basename(exc.filename)}, line {exc.lineno}"
+        if exc.text:
+            where += f": {exc.text.strip()[:200]}"
+        message = exc.msg
+    else:
+        where = _where(exc.__traceback__, student_files)
+    return {"type": type(exc).__name__, "message": message[:2000], "where": where}
+
+
+def _seed(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _send(fd: int, message: dict) -> None:
+    data = (json.dumps(message, allow_nan=False, separators=(",", ":")) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Worker entry point; ``argv[0]`` is the JSON config.
+
+    Config keys: ``sandbox`` (folder holding ``submission.py`` and optionally
+    ``harness.py``), ``request_fd``/``response_fd`` (pipe ends), ``threads``
+    (torch intra-op threads) and the keys of :func:`harden`.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    config = json.loads(argv[0])
+    req_fd, resp_fd = int(config["request_fd"]), int(config["response_fd"])
+    # Student code gets /dev/null as stdin; the pipes stay on private fds.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+    import numpy  # noqa: F401  (imported before hardening: needs no extra rights later)
+    import torch
+
+    torch.set_num_threads(int(config.get("threads", 1)))
+    applied = harden(config)
+    sandbox = os.path.realpath(config["sandbox"])
+    os.chdir(sandbox)
+    os.environ["HOME"] = sandbox
+    sys.path.insert(0, sandbox)
+    student_files = {os.path.join(sandbox, "submission.py"), os.path.join(sandbox, "harness.py")}
+
+    try:
+        import submission  # noqa: F401  (the student's module)
+    except BaseException as exc:  # noqa: BLE001  (SystemExit at import is the student's bug)
+        _send(resp_fd, {"type": "import_error", "error": _error(exc, student_files)})
+        return 3
+    _send(resp_fd, {"type": "ready", "defences": applied, "pid": os.getpid()})
+
+    reader = os.fdopen(req_fd, "rb", buffering=0)
+    buffer = b""
+    while True:
+        while b"\n" not in buffer:
+            chunk = reader.read(1 << 20)
+            if not chunk:
+                return 0
+            buffer += chunk
+        line, buffer = buffer.split(b"\n", 1)
+        request = json.loads(line)
+        reply: dict = {"id": request["id"]}
+        try:
+            name = request["name"]
+            if name.startswith("harness:"):
+                import harness  # the homework's released harness, runs here with the student
+
+                func = getattr(harness, name.split(":", 1)[1], None)
+            else:
+                func = getattr(submission, name, None)
+            if not callable(func):
+                raise AttributeError(f"submission.py does not define a function {name!r}")
+            args = decode(request["args"], to_torch=True)
+            kwargs = decode(request["kwargs"], to_torch=True)
+            _seed(int(request["seed"]))
+            value = func(*args, **kwargs)
+            try:
+                reply["value"] = encode(value)
+                reply["ok"] = True
+            except PlainDataError as exc:
+                reply["ok"] = False
+                reply["error"] = {"type": "BadReturnValue", "message": str(exc), "where": ""}
+        except BaseException as exc:  # noqa: BLE001  (SystemExit/KeyboardInterrupt included)
+            reply["ok"] = False
+            reply["error"] = _error(exc, student_files)
+        try:
+            _send(resp_fd, reply)
+        except (ValueError, TypeError) as exc:  # e.g. NaN slipped into an error message
+            _send(
+                resp_fd,
+                {
+                    "id": request["id"],
+                    "ok": False,
+                    "error": {"type": "BadReturnValue", "message": str(exc), "where": ""},
+                },
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
