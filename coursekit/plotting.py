@@ -151,8 +151,7 @@ def image_grid(
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h,
                pad + c * (w + pad): pad + c * (w + pad) + w] = imgs[i]
     ax = ax or plt.gca()
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("white")
+    cm = plt.get_cmap(cmap).with_extremes(bad="white")
     ax.imshow(canvas, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -183,8 +182,8 @@ def plot_history(history, ax=None, keys=("loss",), smooth_window: int | None = N
         if key in val and val[key]:
             n_epochs = len(val[key])
             per_epoch = len(values) / n_epochs
-            ax.plot(per_epoch * np.arange(1, n_epochs + 1), val[key], "o-",
-                    color=line.get_color(), markersize=3, linestyle="--", label=f"val {key}")
+            ax.plot(per_epoch * np.arange(1, n_epochs + 1), val[key], "o--",
+                    color=line.get_color(), markersize=3, label=f"val {key}")
     ax.set_xlabel("step")
     ax.legend()
     return ax

@@ -200,9 +200,10 @@ def fit(
                 batch = _to_device(batch, device)
                 logged = _scalars(loss_fn(model, batch))
                 loss = logged["loss"]
-                if not torch.isfinite(loss):
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
                     raise FloatingPointError(
-                        f"loss became {float(loss)} at epoch {epoch}, step {history.steps}; "
+                        f"loss became {loss_value} at epoch {epoch}, step {history.steps}; "
                         "try a smaller lr or clip_grad_norm"
                     )
                 optimizer.zero_grad(set_to_none=True)
@@ -218,7 +219,7 @@ def fit(
                     sums[k] = sums.get(k, 0.0) + value
                 bar.update(1)
                 if history.steps % 10 == 0 or n_batches == 1:
-                    bar.set_postfix(loss=f"{float(loss):.4g}", epoch=epoch + 1)
+                    bar.set_postfix(loss=f"{loss_value:.4g}", epoch=epoch + 1)
             for k, v in sums.items():
                 history.epochs.setdefault(k, []).append(v / max(n_batches, 1))
             if val_data is not None:

@@ -1,0 +1,88 @@
+"""``coursekit doctor``: what this machine has, in one screen.
+
+Prints the Python and torch versions, the device ``get_device("auto")``
+picks, whether the embedded data loads, and which optional pieces are
+present (JupyterLab, the browser for UI tests, a cached MNIST). Returns 0 when
+everything the course needs works (optional pieces may be missing), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+OK, MISSING, FAIL = "ok", "missing", "FAIL"
+
+
+def chromium_path() -> str | None:
+    """The Chromium the browser tests would use (``$COURSEKIT_CHROMIUM`` or the usual names)."""
+    env = os.environ.get("COURSEKIT_CHROMIUM")
+    if env:
+        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
+    for name in ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def collect() -> list[tuple[str, str, str]]:
+    """Rows ``(item, status, detail)``; status is ok / missing / FAIL."""
+    rows = [("python", OK, f"{platform.python_version()} ({sys.executable})")]
+    try:
+        import torch
+
+        rows.append(("torch", OK, f"{torch.__version__}"))
+    except Exception as err:  # torch missing or broken: nothing else works
+        return rows + [("torch", FAIL, f"cannot import torch: {err}")]
+    from coursekit.runtime import available_devices, get_device
+
+    rows.append(("device", OK, f"auto -> {get_device('auto')} (available: "
+                               f"{', '.join(available_devices())})"))
+    try:
+        from coursekit.data import load_digits, toy2d
+
+        x, _ = load_digits("train")
+        pts = toy2d("moons", 10, seed=0)
+        rows.append(("embedded data", OK, f"digits train {tuple(x.shape)}, toy2d moons "
+                                          f"{tuple(pts.shape)}"))
+    except Exception as err:
+        rows.append(("embedded data", FAIL, f"{type(err).__name__}: {err}"))
+    for module, label, purpose in (
+        ("jupyterlab", "jupyterlab", "needed to open the lectures"),
+        ("ipywidgets", "ipywidgets", "needed for the interactive apps"),
+        ("pytest", "pytest", "test extra"),
+        ("playwright", "playwright", "browser tests"),
+    ):
+        rows.append((label, OK if _has(module) else MISSING, purpose))
+    chrome = chromium_path()
+    rows.append(("chromium", OK if chrome else MISSING,
+                 chrome or "browser tests are skipped (set COURSEKIT_CHROMIUM or install "
+                           "chromium); under CI=true they fail instead"))
+    from coursekit.data.mnist import SPLIT_FILES, default_root
+
+    cached = all((default_root() / "mnist" / f).exists() for f in SPLIT_FILES["train"])
+    rows.append(("mnist cache", OK if cached else MISSING,
+                 f"{default_root() / 'mnist'} (optional; the course uses the bundled digits)"))
+    return rows
+
+
+def run_doctor() -> int:
+    rows = collect()
+    width = max(len(r[0]) for r in rows)
+    for item, status, detail in rows:
+        print(f"{item:<{width}}  {status:<7}  {detail}")
+    failed = [r for r in rows if r[1] == FAIL]
+    if failed:
+        print(f"\n{len(failed)} problem(s) found; the course needs these to run.")
+        return 1
+    print("\nEverything the course needs is here.")
+    return 0

@@ -1,0 +1,113 @@
+"""Toy 2-D densities: sampling contract, true densities and entropies."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+from coursekit.data import TOY2D, get_toy2d, toy2d, toy2d_entropy, toy2d_log_prob
+
+
+@pytest.mark.parametrize("name", TOY2D)
+def test_samples_are_float32_pairs_and_reproducible(name):
+    a = toy2d(name, 500, seed=3)
+    b = toy2d(name, 500, seed=3)
+    c = toy2d(name, 500, seed=4)
+    assert a.shape == (500, 2) and a.dtype == torch.float32
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert torch.isfinite(a).all()
+    gen = torch.Generator().manual_seed(3)
+    assert torch.equal(toy2d(name, 500, seed=gen), a)
+
+
+@pytest.mark.parametrize("name", TOY2D)
+def test_density_integrates_to_one_on_a_grid(name):
+    dist = get_toy2d(name)
+    x0, x1, y0, y1 = dist.extent
+    n = 301
+    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+    grid = torch.tensor(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2))
+    p = toy2d_log_prob(name, grid).exp().numpy().reshape(n, n)
+    mass = np.trapezoid(np.trapezoid(p, xs, axis=1), ys)
+    tol = 0.02 if name == "checkerboard" else 2e-3  # the checkerboard has jump edges
+    assert mass == pytest.approx(1.0, abs=tol)
+
+
+@pytest.mark.parametrize("name", TOY2D)
+def test_mean_log_density_of_samples_matches_entropy(name):
+    x = toy2d(name, 40_000, seed=11)
+    logp = toy2d_log_prob(name, x).double()
+    assert torch.isfinite(logp).all(), "samples must lie where the density is positive"
+    estimate = -logp.mean().item()
+    stderr = logp.std().item() / math.sqrt(len(logp))
+    assert abs(estimate - toy2d_entropy(name)) < 4 * stderr + 1e-3
+
+
+def test_eight_gaussians_matches_scipy_mixture():
+    x = toy2d("8gaussians", 200, seed=0).double()
+    angles = np.arange(8) * np.pi / 4
+    centres = 2.0 * np.stack([np.cos(angles), np.sin(angles)], 1)
+    comps = np.stack([multivariate_normal(c, 0.04 * np.eye(2)).logpdf(x.numpy()) for c in centres])
+    expected = logsumexp(comps, axis=0) - np.log(8)
+    np.testing.assert_allclose(toy2d_log_prob("8gaussians", x).numpy(), expected, rtol=1e-10)
+
+
+def test_checkerboard_closed_form():
+    pts = torch.tensor([[-1.5, -1.5], [-0.5, -1.5], [0.5, 0.5], [1.5, -0.5], [3.0, 0.0]])
+    logp = toy2d_log_prob("checkerboard", pts)
+    inside = torch.tensor([True, False, True, True, False])
+    assert torch.allclose(logp[inside], torch.full((3,), -math.log(8)))
+    assert torch.isinf(logp[~inside]).all()
+    assert toy2d_entropy("checkerboard") == pytest.approx(math.log(8))
+
+
+@pytest.mark.parametrize("name", ["moons", "swissroll", "pinwheel", "2spirals"])
+def test_quadrature_density_matches_monte_carlo_over_the_curve(name):
+    """p(x) = E_u[N(x; m(u), s^2 I)] estimated with many random u, independently of
+    the midpoint quadrature that log_prob uses."""
+    from coursekit.data.toy2d import _MANIFOLDS
+
+    m = _MANIFOLDS[name]
+    gen = torch.Generator().manual_seed(0)
+    u = torch.rand(400_000, generator=gen, dtype=torch.float64)
+    x = toy2d(name, 5, seed=1).double()
+    mc = torch.zeros(len(x), dtype=torch.float64)
+    for weight, curve in zip(m.weights, m.curves):
+        centres = curve(u)
+        d2 = torch.cdist(x, centres).pow(2)
+        kernel = torch.exp(-0.5 * d2 / m.sigma**2) / (2 * math.pi * m.sigma**2)
+        mc += weight * kernel.mean(dim=1)
+    np.testing.assert_allclose(toy2d_log_prob(name, x).numpy(), mc.log().numpy(), atol=0.02)
+
+
+def test_log_prob_keeps_batch_shape_dtype_and_far_points_finite():
+    x = torch.zeros(3, 4, 2)
+    assert toy2d_log_prob("moons", x).shape == (3, 4)
+    far = torch.tensor([[30.0, -30.0]], dtype=torch.float64)
+    value = toy2d_log_prob("rings", far)
+    assert value.dtype == torch.float64 and torch.isfinite(value).all() and value.item() < -1e4
+
+
+def test_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match="name: expected one of .* got 'mooons'"):
+        toy2d("mooons", 10)
+    with pytest.raises(ValueError, match="n: expected a positive number of samples, got -5"):
+        toy2d("moons", -5)
+    with pytest.raises(TypeError, match="n: expected a positive int"):
+        toy2d("moons", 2.5)
+    with pytest.raises(ValueError, match=r"x: expected points of shape \(\.\.\., 2\)"):
+        toy2d_log_prob("moons", torch.zeros(5, 3))
+
+
+def test_every_data_set_documents_its_parameters():
+    for name in TOY2D:
+        dist = get_toy2d(name)
+        assert dist.description and dist.name == name
+        x = dist.sample(2000, seed=0)
+        x0, x1, y0, y1 = dist.extent
+        inside = ((x[:, 0] > x0) & (x[:, 0] < x1) & (x[:, 1] > y0) & (x[:, 1] < y1)).float()
+        assert inside.mean() > 0.999
