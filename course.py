@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Set up the course and open it, or set it up and test it: the README's two commands.
+
+    python3 course.py lab     # create .venv, install coursekit + JupyterLab, open the lectures
+    python3 course.py test    # create .venv, install coursekit + test tools, run the test suite
+
+Only the Python standard library is used here, so this runs on a fresh
+machine with Python 3.10+. The virtual environment lives in ``.venv`` next to
+this file (override with ``COURSEKIT_VENV``). Installation is skipped when
+nothing changed since the last successful one, so a second run works offline.
+Arguments after ``--`` go to ``jupyter lab`` or ``pytest``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+EXTRAS = {"lab": "lab", "test": "lab,test"}
+
+
+def venv_dir() -> Path:
+    return Path(os.environ.get("COURSEKIT_VENV", ROOT / ".venv"))
+
+
+def venv_python(env: Path) -> Path:
+    sub = "Scripts/python.exe" if os.name == "nt" else "bin/python"
+    return env / sub
+
+
+def say(message: str) -> None:
+    print(f"[course] {message}", flush=True)
+
+
+def ensure_venv() -> Path:
+    env = venv_dir()
+    python = venv_python(env)
+    if not python.exists():
+        say(f"creating a virtual environment in {env}")
+        venv.EnvBuilder(with_pip=True).create(env)
+    return python
+
+
+def install(python: Path, extras: str) -> None:
+    """pip install -e .[extras], skipped when pyproject.toml is unchanged since last time."""
+    stamp = venv_dir() / f".coursekit-installed-{extras.replace(',', '-')}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        say(f"dependencies already installed ({extras}); skipping pip")
+        return
+    say(f"installing coursekit with extras [{extras}] (first time: a few minutes)")
+    start = time.perf_counter()
+    cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+           "-e", f"{ROOT}[{extras}]"]
+    if subprocess.call(cmd) != 0:
+        say("pip failed. Offline? Run once with a network connection; after that the course "
+            "runs offline. CPU-only laptop? See 'Troubleshooting' in README.md.")
+        sys.exit(1)
+    stamp.write_text(digest)
+    say(f"installed in {time.perf_counter() - start:.0f} s")
+
+
+def lab(python: Path, extra_args: list[str]) -> int:
+    first = ROOT / "lectures" / "00_introduction.ipynb"
+    target = [str(first.relative_to(ROOT))] if first.exists() else []
+    say("opening JupyterLab (Ctrl-C twice to stop)")
+    cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *target,
+           *extra_args]
+    try:
+        return subprocess.call(cmd, cwd=ROOT)
+    except KeyboardInterrupt:
+        return 0
+
+
+def test(python: Path, extra_args: list[str]) -> int:
+    start = time.perf_counter()
+    say("pytest (unit, property, notebook, grading, style and browser tests)")
+    code = subprocess.call([str(python), "-m", "pytest", *extra_args], cwd=ROOT)
+    if code == 5:  # pytest collected nothing: that is a failure, not a pass
+        say("pytest collected no tests")
+        code = 1
+    say(f"tests finished in {time.perf_counter() - start:.0f} s with exit code {code}")
+    return code
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in EXTRAS:
+        print(__doc__)
+        return 2
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script may run under any python3
+        say(f"Python 3.10 or newer is needed, this is {sys.version.split()[0]}")
+        return 1
+    command, rest = argv[0], argv[1:]
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    python = ensure_venv()
+    install(python, EXTRAS[command])
+    return lab(python, rest) if command == "lab" else test(python, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
