@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 from scipy import integrate, stats  # noqa: E402
 
 from coursekit.widgets.bivariate_gaussian import BivariateGaussianExplorer  # noqa: E402
+from coursekit.widgets.em_stepper import EMStepper, gaussian_ellipse  # noqa: E402
 from coursekit.widgets.kl_explorer import (  # noqa: E402
     KLExplorer,
     forward_kl,
@@ -163,3 +164,121 @@ def test_kl_bad_input():
         KLExplorer().update(weight=1.0)
     with pytest.raises(ValueError, match="sigma"):
         KLExplorer().update(sigma=0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# EMStepper
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        dict(dataset="8gaussians", n_components=8, seed=0, init="data points"),
+        dict(dataset="moons", n_components=4, seed=3, init="kmeans"),
+        dict(dataset="pinwheel", n_components=5, seed=1, init="random resp"),
+    ],
+)
+def test_em_log_likelihood_never_decreases_and_resp_sum_to_one(setting):
+    app = EMStepper(n=300, n_iter=30)
+    first = app.update(**setting, iteration=0)
+    ll = first["log_likelihood"]
+    assert len(ll) == 31
+    assert np.all(np.diff(ll) >= -1e-9), np.diff(ll).min()
+    assert ll[-1] > ll[0]  # EM made progress
+    for t in (0, 1, 7, 30):
+        state = app.update(**setting, iteration=t)
+        np.testing.assert_allclose(state["resp"].sum(1), 1.0, atol=1e-10)
+        assert state["resp"].min() >= 0
+        np.testing.assert_allclose(state["weights"].sum(), 1.0, atol=1e-10)
+
+
+def test_em_state_is_the_mixture_posterior_and_ll_of_its_parameters():
+    """Responsibilities and log-likelihood recomputed with scipy from the stored parameters."""
+    app = EMStepper(n=300, n_iter=20)
+    state = app.update(dataset="moons", n_components=3, seed=2, init="data points",
+                       iteration=5)
+    x = state["x"]
+    dens = np.stack([w * stats.multivariate_normal(m, c).pdf(x) for w, m, c in
+                     zip(state["weights"], state["means"], state["covariances"])], 1)
+    np.testing.assert_allclose(state["resp"], dens / dens.sum(1, keepdims=True), atol=1e-8)
+    assert state["log_likelihood"][5] == pytest.approx(np.log(dens.sum(1)).mean(), abs=1e-9)
+    # the next stored parameters are the M-step from these responsibilities
+    nxt = app.update(dataset="moons", n_components=3, seed=2, init="data points", iteration=6)
+    r = state["resp"]
+    nk = r.sum(0)
+    np.testing.assert_allclose(nxt["weights"], nk / len(x), atol=1e-10)
+    np.testing.assert_allclose(nxt["means"], (r.T @ x) / nk[:, None], atol=1e-10)
+    diff = x[None] - nxt["means"][:, None]  # (K, n, 2)
+    cov = np.einsum("nk,kni,knj->kij", r, diff, diff) / nk[:, None, None]
+    np.testing.assert_allclose(nxt["covariances"], cov, atol=1e-5)
+
+
+def test_em_buttons_step_forward_and_back_to_the_same_state():
+    app = EMStepper(dataset="pinwheel", n_components=5, seed=4, n=300, n_iter=20)
+    app.controls["iteration"].value = 3
+    fig = app.render()
+    before = app.state
+    plt.close(fig)
+    app.controls["forward"].click()
+    assert app.controls["iteration"].value == 4
+    fig = app.render()
+    moved = app.state
+    plt.close(fig)
+    assert moved["log_likelihood"][4] >= before["log_likelihood"][3] - 1e-9
+    assert not np.allclose(moved["means"], before["means"])
+    app.controls["back"].click()
+    assert app.controls["iteration"].value == 3
+    fig = app.render()
+    after = app.state
+    plt.close(fig)
+    for key in ("resp", "means", "covariances", "weights", "ellipses", "colors"):
+        np.testing.assert_array_equal(after[key], before[key])
+    # stepping is clipped at both ends
+    app.controls["iteration"].value = 0
+    app.controls["back"].click()
+    assert app.controls["iteration"].value == 0
+    app.controls["iteration"].value = 20
+    app.controls["forward"].click()
+    assert app.controls["iteration"].value == 20
+
+
+def test_em_ellipses_match_the_covariance_eigendecomposition():
+    app = EMStepper(n=300, n_iter=10)
+    state = app.update(dataset="8gaussians", n_components=4, seed=0, init="data points",
+                       iteration=10)
+    for mean, cov, ell in zip(state["means"], state["covariances"], state["ellipses"]):
+        d = ell - mean
+        # every point is at Mahalanobis distance 2
+        maha = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d)
+        np.testing.assert_allclose(maha, 4.0, rtol=1e-8)
+        # the farthest / nearest points are 2 sqrt(eigenvalues) away, along the eigenvectors
+        lam, vecs = np.linalg.eigh(cov)
+        r = np.linalg.norm(d, axis=1)
+        assert r.max() == pytest.approx(2 * np.sqrt(lam[1]), rel=1e-3)
+        assert r.min() == pytest.approx(2 * np.sqrt(lam[0]), rel=1e-3)
+        major = d[r.argmax()] / r.max()
+        assert abs(major @ vecs[:, 1]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_em_render_draws_curve_with_marker_and_ellipses():
+    app = EMStepper(n=300, n_iter=15)
+    fig = app.render(dataset="moons", n_components=3, iteration=7)
+    ax_data, ax_curve = fig.axes[:2]
+    ll = app.state["log_likelihood"]
+    lines = ax_curve.get_lines()
+    np.testing.assert_allclose(lines[0].get_ydata(), ll)
+    assert lines[1].get_xdata()[0] == 7 and lines[1].get_ydata()[0] == pytest.approx(ll[7])
+    drawn = [ln.get_xydata() for ln in ax_data.get_lines()]
+    for ell in app.state["ellipses"]:
+        assert any(a.shape == ell.shape and np.allclose(a, ell) for a in drawn)
+    assert f"{ll[7]:.4f}" in app.summary(app.state)
+    plt.close(fig)
+
+
+def test_em_bad_input():
+    with pytest.raises(ValueError, match="iteration"):
+        EMStepper(n_iter=5).update(iteration=6)
+    with pytest.raises(ValueError, match="dataset"):
+        EMStepper().update(dataset="nope")
+    with pytest.raises(ValueError, match="cov"):
+        gaussian_ellipse([0, 0], [[1, 0], [0, -1]])
