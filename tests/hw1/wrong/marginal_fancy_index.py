@@ -44,9 +44,9 @@ def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor)
             "gaussian_log_density: expected x (n, d), mean (d,), cov (d, d); got "
             f"x {tuple(x.shape)}, mean {tuple(mean.shape)}, cov {tuple(cov.shape)}"
         )
-    d = x.shape[-1]
-    ### HINT: L = torch.linalg.cholesky(cov); torch.linalg.solve_triangular(L, B, upper=False)
+    ### HINT: use torch.linalg.cholesky and torch.linalg.solve_triangular
     ### BEGIN SOLUTION
+    d = x.shape[-1]
     L = torch.linalg.cholesky(cov)  # (d, d), lower
     diff = x - mean  # (n, d)
     z = torch.linalg.solve_triangular(L, diff.T, upper=False)  # (d, n): L z = (x - mu)^T
@@ -124,7 +124,7 @@ def gaussian_conditional(mean: torch.Tensor, cov: torch.Tensor, idx_a, x_b: torc
             f"x_b: expected last dimension {idx_b.numel()} (d - len(idx_a), at least 1), "
             f"got shape {tuple(x_b.shape)}"
         )
-    ### HINT: slice mu_a, mu_b, S_aa, S_ab, S_bb; then K = S_ab S_bb^{-1} via a solve
+    ### HINT: slice mu_a, mu_b, S_aa, S_ab, S_bb, then solve with S_bb
     ### BEGIN SOLUTION
     mu_a, mu_b = mean[idx_a], mean[idx_b]
     s_aa = cov[idx_a][:, idx_a]
@@ -221,8 +221,8 @@ def mc_kl_estimate(
     """
     if int(n_samples) < 1:
         raise ValueError(f"n_samples: expected an int >= 1, got {n_samples!r}")
-    gen = torch.Generator(device=mu1.device).manual_seed(int(seed))
-    ### HINT: eps = torch.randn(n_samples, d, generator=gen, dtype=..., device=...)
+    gen = torch.Generator(device=mu1.device).manual_seed(int(seed))  # noqa: F841 (draw from it)
+    ### HINT: torch.randn(..., generator=gen, dtype=mu1.dtype) gives eps
     ### BEGIN SOLUTION
     eps = torch.randn(
         (int(n_samples), *mu1.shape), generator=gen, dtype=mu1.dtype, device=mu1.device
@@ -301,7 +301,7 @@ def em_step(
         log_likelihood_before: 0-dim tensor, LL of the parameters passed in,
         summed over the N points).
     """
-    ### HINT: build a (N, K) matrix of log pi_k + log N(x_i; mu_k, S_k) first
+    ### HINT: first build the (N, K) matrix log pi_k + log N(x_i; mu_k, S_k)
     ### BEGIN SOLUTION
     n, d = x.shape
     L = torch.linalg.cholesky(covs)  # (K, d, d)

@@ -1,0 +1,164 @@
+"""Proof that homework 1's checks are right, using the real grading pipeline.
+
+* every file in ``tests/hw1/wrong/`` (the reference with ONE realistic mistake)
+  loses points in exactly the task its mistake breaks, through the checks
+  designed to catch that mistake, and keeps every other task's points;
+* every file in ``tests/hw1/correct/`` (a different but correct implementation)
+  and the reference solution itself get full marks;
+* the released skeleton gets zero without crashing the grader;
+* the committed ``homework/hw1_probability/`` is what ``release`` generates, and
+  the student-side public checks (replayed expected values) pass the solution.
+
+Each submission is graded in its own sandbox worker process (~3 s each).
+"""
+
+from __future__ import annotations
+
+import difflib
+import filecmp
+import shutil
+from pathlib import Path
+
+import pytest
+
+from coursekit.grading import grade_submission, run_public_checks
+from coursekit.grading.homework import load_checks, resolve_homework
+from coursekit.grading.reference import LiveReference
+from coursekit.grading.release import release
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+MASTER = ROOT / "solutions" / "hw1_probability"
+RELEASED = ROOT / "homework" / "hw1_probability"
+
+# mistake -> (the task it breaks, the checks designed to catch it)
+WRONG = {
+    "missing_transpose": ("1a", {"1a-basic", "1a-hidden-scipy"}),
+    "logdet_via_det": ("1a", {"1a-hidden-high-dim"}),
+    "cholesky_jitter": ("1a", {"1a-hidden-near-singular"}),
+    "marginal_fancy_index": ("1b", {"1b-marginal", "1b-hidden-marginal-edge"}),
+    "conditional_transpose": ("1b", {"1b-conditional", "1b-hidden-conditional-batch"}),
+    "kl_wrong_sign": ("1c", {"1c-kl-diag", "1c-hidden-kl-properties"}),
+    "kl_mean_over_dims": ("1c", {"1c-kl-diag"}),
+    "kl_categorical_naive": ("1c", {"1c-hidden-categorical-zeros"}),
+    "mc_var_as_std": ("1c", {"1c-mc-unbiased"}),
+    "mc_wrong_samples": ("1c", {"1c-mc-unbiased", "1c-hidden-mc-variance"}),
+    "mle_unbiased": ("1d", {"1d-basic", "1d-hidden-two-points"}),
+    "mle_missing_transpose": ("1d", {"1d-basic"}),
+    "no_logsumexp": ("1e", {"1e-hidden-far-points"}),
+    "resp_wrong_axis": ("1e", {"1e-basic", "1e-monotone"}),
+    "em_cov_old_means": ("1e", {"1e-basic"}),
+}
+CORRECT = sorted(p.stem for p in (HERE / "correct").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def hw():
+    return resolve_homework("hw1", root=ROOT)
+
+
+@pytest.fixture(scope="module")
+def grade(hw):
+    """grade(path) -> result dict; checks and the reference are loaded once."""
+    specs = load_checks(hw, include_hidden=True)
+    reference = LiveReference(hw.master_dir, hw.harness_file())
+
+    def run(path: Path) -> dict:
+        result = grade_submission(hw, path, root=ROOT, specs=specs, reference=reference)
+        bad = [(c["id"], c["message"]) for c in result["checks"] if c["status"] == "error"]
+        assert not bad, f"checks errored (a bug in a check or a crashed worker): {bad}"
+        return result
+
+    return run
+
+
+def _by_id(result: dict) -> dict:
+    return {c["id"]: c for c in result["checks"]}
+
+
+def test_every_task_has_public_and_hidden_checks(hw):
+    specs = load_checks(hw, include_hidden=True)
+    for task in hw.tasks:
+        kinds = {s.hidden for s in specs if s.task == task}
+        assert kinds == {False, True}, f"task {task}: public and hidden checks expected"
+    assert {s.id for s in specs} >= set().union(*(ids for _, ids in WRONG.values()))
+
+
+def test_wrong_files_are_listed_and_differ_from_the_reference_in_one_place():
+    assert sorted(p.stem for p in (HERE / "wrong").glob("*.py")) == sorted(WRONG)
+    assert len(WRONG) >= 10
+    reference = (MASTER / "submission.py").read_text().split('"""', 2)[2].splitlines()
+    for name in WRONG:
+        text = (HERE / "wrong" / f"{name}.py").read_text().split('"""', 2)[2].splitlines()
+        changed = [
+            line
+            for line in difflib.unified_diff(reference, text, lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        ]
+        assert 2 <= len(changed) <= 6, f"{name}: expected one small edit, got {changed}"
+        assert any("MISTAKE" in line for line in changed), f"{name}: mark the mistake"
+
+
+def test_reference_solution_gets_full_marks(grade):
+    result = grade(MASTER / "submission.py")
+    failed = [(c["id"], c["message"]) for c in result["checks"] if c["status"] != "pass"]
+    assert not failed
+    assert result["score"] == result["max_score"] > 0
+
+
+@pytest.mark.parametrize("name", CORRECT)
+def test_correct_variant_gets_full_marks(grade, name):
+    result = grade(HERE / "correct" / f"{name}.py")
+    failed = [(c["id"], c["message"]) for c in result["checks"] if c["status"] != "pass"]
+    assert not failed, f"{name} is correct but lost points: {failed}"
+    assert result["score"] == result["max_score"]
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_submission_loses_only_its_task(grade, name):
+    task, catchers = WRONG[name]
+    checks = _by_id(grade(HERE / "wrong" / f"{name}.py"))
+    for check_id in sorted(catchers):
+        assert checks[check_id]["status"] == "fail", f"{name}: {check_id} should catch it"
+        assert checks[check_id]["score"] == 0
+        assert checks[check_id]["message"], "a failing check must tell the student why"
+    others = [c for c in checks.values() if c["task"] != task and c["status"] != "pass"]
+    assert not others, f"{name} breaks only task {task}, yet lost {others}"
+    in_task = [c for c in checks.values() if c["task"] == task]
+    assert sum(c["score"] for c in in_task) < sum(c["max_score"] for c in in_task)
+
+
+def test_released_skeleton_gets_zero_without_crashing(grade):
+    result = grade(RELEASED / "submission.py")
+    assert result["score"] == 0 and result["max_score"] > 0
+    for c in result["checks"]:
+        assert c["status"] == "fail", c
+        assert "NotImplementedError" in c["message"], c
+
+
+def test_committed_release_is_fresh(tmp_path):
+    (out,) = release(["hw1"], root=ROOT, out=tmp_path)
+    cmp = filecmp.dircmp(out, RELEASED, ignore=["__pycache__", ".ipynb_checkpoints"])
+
+    def differences(d) -> list:
+        found = d.left_only + d.right_only + d.diff_files + d.funny_files
+        return found + [f for sub in d.subdirs.values() for f in differences(sub)]
+
+    for name in cmp.common_files + ["checks/public.py"]:
+        assert filecmp.cmp(out / name, RELEASED / name, shallow=False), name
+    assert not differences(cmp), "homework/hw1_probability is stale: run `coursekit release hw1`"
+    assert not (RELEASED / "checks" / "hidden.py").exists()
+
+
+def test_student_side_public_checks_pass_the_solution(tmp_path):
+    """A student's copy (no solutions/) with a correct submission: all public checks pass."""
+    course = tmp_path / "course"
+    shutil.copytree(RELEASED, course / "homework" / "hw1_probability")
+    shutil.copyfile(
+        MASTER / "submission.py", course / "homework" / "hw1_probability" / "submission.py"
+    )
+    result = run_public_checks("hw1", root=course, verbose=False)
+    assert result["score"] == result["max_score"] > 0
+    assert all("hidden" not in c["id"] for c in result["checks"])
+    only_1a = run_public_checks("hw1", task="1a", root=course, verbose=False)
+    assert {c["task"] for c in only_1a["checks"]} == {"1a"}
