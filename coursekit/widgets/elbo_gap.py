@@ -1,0 +1,137 @@
+r"""ELBO gap explorer: move a Gaussian ``q(z)`` over a fixed 1-D posterior ``p(z|x)``
+and watch ``log p(x)`` split into the ELBO and the KL gap.
+
+.. math::
+    \log p(x) = \underbrace{\mathbb E_q[\log p(x, z)] + H(q)}_{\mathrm{ELBO}(q)}
+    + \underbrace{\mathrm{KL}(q \,\|\, p(z \mid x))}_{\ge 0}
+
+Every quantity is computed by quadrature on a fine grid (no sampling), so the
+two bars always add up to ``log p(x)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from coursekit.widgets.base import App
+
+# numpy >= 2 renamed trapz to trapezoid
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
+#: the unnormalised joints ``p(x, z)`` as functions of ``z`` for a fixed ``x``;
+#: each is ``exp(LOG_PX) * p(z | x)`` with ``p(z | x)`` a Gaussian or a mixture of two.
+LOG_PX = -2.0
+POSTERIORS = {
+    # name: list of (weight, mean, std) of the Gaussian components of p(z|x)
+    "unimodal": [(1.0, 1.5, 1.2)],
+    "bimodal": [(0.35, -3.0, 0.8), (0.65, 2.0, 1.0)],
+}
+
+
+def _log_normal(z, mean, std):
+    return -0.5 * (math.log(2 * math.pi) + 2 * np.log(std) + ((z - mean) / std) ** 2)
+
+
+def log_posterior(z: np.ndarray, posterior: str) -> np.ndarray:
+    """``log p(z | x)`` of a named posterior (:data:`POSTERIORS`), elementwise."""
+    if posterior not in POSTERIORS:
+        raise ValueError(f"posterior: expected one of {tuple(POSTERIORS)}, got {posterior!r}")
+    terms = [math.log(w) + _log_normal(z, m, s) for w, m, s in POSTERIORS[posterior]]
+    return np.logaddexp.reduce(np.stack(terms), axis=0)
+
+
+def log_joint(z: np.ndarray, posterior: str) -> np.ndarray:
+    """``log p(x, z) = log p(x) + log p(z|x)`` with ``log p(x) = LOG_PX``."""
+    return LOG_PX + log_posterior(z, posterior)
+
+
+class ELBOGapExplorer(App):
+    r"""A 1-D posterior ``p(z|x)`` and a Gaussian ``q = N(mean, std^2)``.
+
+    ``update(posterior, mean, std)`` returns the grid ``z``, the densities
+    ``p_post`` and ``q`` on it, and (all by quadrature of the *unnormalised* joint)
+    ``log_px = log int p(x, z) dz``, ``elbo = int q (log p(x, z) - log q)`` and
+    ``kl = int q log(q / p(z|x))`` where ``p(z|x) = p(x, z) / p(x)`` uses the
+    quadrature ``log_px``; ``elbo + kl == log_px`` up to rounding.
+
+    Args:
+        posterior: ``"unimodal"`` or ``"bimodal"``; mean, std: initial ``q``.
+        lo, hi, n_grid: the quadrature grid (trapezoid rule); wide enough to hold
+            every q the sliders allow (mean +- 6, std <= 4) to 1e-9 of its mass.
+    """
+
+    name = "elbo-gap"
+    figsize = (9.0, 3.6)
+
+    def __init__(self, posterior: str = "bimodal", mean: float = 0.0, std: float = 1.0,
+                 lo: float = -46.0, hi: float = 46.0, n_grid: int = 20001):
+        super().__init__()
+        import ipywidgets as widgets
+
+        if posterior not in POSTERIORS:
+            raise ValueError(f"posterior: expected one of {tuple(POSTERIORS)}, got {posterior!r}")
+        if not lo < hi:
+            raise ValueError(f"lo, hi: expected lo < hi, got {lo}, {hi}")
+        if isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 101:
+            raise ValueError(f"n_grid: expected an int >= 101, got {n_grid!r}")
+        self.z = np.linspace(lo, hi, n_grid)
+        self.controls = {
+            "posterior": widgets.Dropdown(options=list(POSTERIORS), value=posterior,
+                                          description="p(z|x)"),
+            "mean": widgets.FloatSlider(value=mean, min=-6, max=6, step=0.05,
+                                        description="q mean"),
+            "std": widgets.FloatSlider(value=std, min=0.1, max=4.0, step=0.05,
+                                       description="q std"),
+        }
+
+    def update(self, posterior="bimodal", mean=0.0, std=1.0) -> dict:
+        if posterior not in POSTERIORS:
+            raise ValueError(f"posterior: expected one of {tuple(POSTERIORS)}, got {posterior!r}")
+        mean, std = float(mean), float(std)
+        if not (math.isfinite(std) and std > 0):
+            raise ValueError(f"std: expected a positive number, got {std!r}")
+        if not math.isfinite(mean):
+            raise ValueError(f"mean: expected a finite number, got {mean!r}")
+        z = self.z
+        lj = log_joint(z, posterior)
+        m = lj.max()
+        log_px = float(m + np.log(_trapezoid(np.exp(lj - m), z)))
+        log_q = _log_normal(z, mean, std)
+        q = np.exp(log_q)
+        mass = float(_trapezoid(q, z))
+        log_post = lj - log_px
+        # q log q is 0 where q underflows to 0
+        elbo = float(_trapezoid(q * (lj - log_q), z))
+        kl = float(_trapezoid(q * (log_q - log_post), z))
+        return {
+            "posterior": posterior, "mean": mean, "std": std, "z": z,
+            "p_post": np.exp(log_post), "q": q, "log_px": log_px, "elbo": elbo,
+            "kl": kl, "q_mass": mass,
+        }
+
+    def draw(self, state, fig):
+        ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
+        z = state["z"]
+        ax1.plot(z, state["p_post"], color="k", label="p(z|x)")
+        ax1.fill_between(z, state["q"], alpha=0.35, color="tab:orange",
+                         label=f"q = N({state['mean']:.2f}, {state['std']:.2f}²)")
+        ax1.set_xlim(-8, 8)
+        ax1.set_xlabel("z")
+        ax1.legend(loc="upper left", fontsize=8)
+        ax1.set_title(f"{state['posterior']} posterior")
+        # a bar from 0 down to log p(x): the ELBO part and the KL part
+        elbo, kl, log_px = state["elbo"], state["kl"], state["log_px"]
+        ax2.bar([0], [elbo], color="tab:blue", label=f"ELBO = {elbo:.3f}")
+        ax2.bar([0], [kl], bottom=[elbo], color="tab:red", label=f"KL = {kl:.3f}")
+        ax2.axhline(log_px, color="k", ls="--", label=f"log p(x) = {log_px:.3f}")
+        ax2.set_xticks([])
+        ax2.set_ylim(min(elbo, log_px) - 0.5, 0.5)
+        ax2.legend(fontsize=7, loc="lower center")
+        ax2.set_title("ELBO + KL = log p(x)")
+        fig.tight_layout()
+
+    def summary(self, state) -> str:
+        return (f"log p(x) = {state['log_px']:.4f} &nbsp; = &nbsp; ELBO {state['elbo']:.4f} "
+                f"+ KL(q || p(z|x)) {state['kl']:.4f}")
