@@ -49,7 +49,10 @@ __all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "kmeans"
 LOG_2PI = math.log(2.0 * math.pi)
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 INIT_PARAMS = ("kmeans", "random")
-_CHUNK_ELEMENTS = 2**22  # rows are processed in chunks of at most this many n*K*d elements
+# rows are processed in chunks of at most this many (rows x K x d) elements: the
+# temporaries stay in cache (measured fastest on a 2-core CPU for d=16, K=10)
+_CHUNK_ELEMENTS = 2**18
+_CHUNK_ELEMENTS_M_STEP = 2**20
 
 
 class ConvergenceWarning(UserWarning):
@@ -193,8 +196,8 @@ def kmeans(X, n_clusters: int, *, n_iter: int = 20, generator=None
     return centers, labels
 
 
-def _row_chunks(n: int, per_row: int):
-    step = max(1, _CHUNK_ELEMENTS // max(per_row, 1))
+def _row_chunks(n: int, per_row: int, elements: int = _CHUNK_ELEMENTS):
+    step = max(1, elements // max(per_row, 1))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
 
@@ -502,7 +505,7 @@ class GaussianMixture(_EMMixture):
         eye = torch.eye(d, dtype=X.dtype, device=X.device)
         if ct == "full":
             second = X.new_zeros(K * d, d)
-            for sl in _row_chunks(X.shape[0], K * d):
+            for sl in _row_chunks(X.shape[0], K * d, _CHUNK_ELEMENTS_M_STEP):
                 xc, r = Xc[sl], resp[sl]
                 weighted = (r.unsqueeze(2) * xc.unsqueeze(1)).reshape(len(xc), K * d)
                 second += weighted.T @ xc
@@ -640,11 +643,12 @@ class GaussianMixture(_EMMixture):
         if ct == "full":
             log_det = torch.log(torch.diagonal(U, dim1=-2, dim2=-1)).sum(-1)  # (K,)
             U_cat = U.permute(1, 0, 2).reshape(d, K * d)  # x @ U_cat = [x U_1, ..., x U_K]
-            mu_U = torch.einsum("ki,kij->kj", mu, U)  # (K, d)
+            mu_U = torch.einsum("ki,kij->kj", mu, U).reshape(K * d)  # [mu_1 U_1, ...]
             maha = X.new_empty(n, K)
             for sl in _row_chunks(n, K * d):
-                y = (X[sl] @ U_cat).view(-1, K, d) - mu_U
-                maha[sl] = (y * y).sum(-1)
+                y = X[sl] @ U_cat
+                y.sub_(mu_U).square_()
+                maha[sl] = y.view(-1, K, d).sum(-1)
         elif ct == "tied":
             log_det = torch.log(torch.diagonal(U)).sum().expand(K)
             y = (X @ U).unsqueeze(1) - (mu @ U).unsqueeze(0)
