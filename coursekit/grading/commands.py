@@ -1,7 +1,125 @@
-"""Sub-commands of ``coursekit`` for homework (filled in by the grading pipeline)."""
+"""Sub-commands of ``coursekit`` for homework: ``release``, ``check``, ``grade``, ``gradescope``.
+
+Every command finds the course repository from the current folder upwards
+(the first folder with ``solutions/`` or ``homework/``), or takes ``--root``.
+Bad input prints ``coursekit <command>: error: <what was expected, what was
+given>`` and exits with status 2.
+"""
 
 from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _root_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        default=None,
+        help="course repository (default: found from the current folder upwards)",
+    )
 
 
 def register(subparsers) -> None:
     """Add the homework sub-commands to the ``coursekit`` parser."""
+    p = subparsers.add_parser("release", help="regenerate homework/ from solutions/")
+    p.add_argument("homework", nargs="*", metavar="HW", help="e.g. hw1 (default: all)")
+    p.add_argument(
+        "--student-dist",
+        metavar="DIR",
+        default=None,
+        help="also write exactly what students receive into DIR",
+    )
+    _root_option(p)
+    p.set_defaults(func=_guard(_release))
+
+    p = subparsers.add_parser("check", help="run the public checks on your submission")
+    p.add_argument("homework", metavar="HW", help="e.g. hw1")
+    p.add_argument("--task", default=None, help="only this task, e.g. 1a")
+    p.add_argument("--path", default=None, help="submission.py to check (default: the homework's)")
+    _root_option(p)
+    p.set_defaults(func=_guard(_check))
+
+    p = subparsers.add_parser("grade", help="grade submissions (instructors)")
+    p.add_argument("homework", metavar="HW", help="e.g. hw1")
+    p.add_argument(
+        "submissions",
+        nargs="+",
+        metavar="SUBMISSION",
+        help="folders, submission.py files or .zip files",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
+    p.add_argument("--public-only", action="store_true", help="skip the hidden checks")
+    p.add_argument("--force", action="store_true", help="re-grade up-to-date results too")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _root_option(p)
+    p.set_defaults(func=_guard(_grade))
+
+    p = subparsers.add_parser("gradescope", help="build a Gradescope autograder zip")
+    p.add_argument("homework", metavar="HW", help="e.g. hw1")
+    p.add_argument("--out", required=True, metavar="ZIP", help="e.g. hw1_autograder.zip")
+    _root_option(p)
+    p.set_defaults(func=_guard(_gradescope))
+
+
+def _guard(func):
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (ValueError, TypeError) as err:
+            print(f"coursekit {args.command}: error: {err}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _release(args: argparse.Namespace) -> int:
+    from coursekit.grading.release import release, student_dist
+
+    for folder in release(args.homework, root=args.root):
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        print(f"released {folder.name}: {len(files)} files in {folder}")
+    if args.student_dist:
+        out = student_dist(args.student_dist, root=args.root)
+        count = sum(1 for p in out.rglob("*") if p.is_file())
+        print(f"student distribution: {count} files in {out}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from coursekit.grading.grader import run_public_checks
+
+    result = run_public_checks(args.homework, task=args.task, path=args.path, root=args.root)
+    return 0 if result["score"] == result["max_score"] else 1
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from coursekit.grading.batch import grade_batch, summary_table
+    from coursekit.grading.homework import resolve_homework
+
+    hw = resolve_homework(args.homework, args.root)
+    outcome = grade_batch(
+        hw,
+        args.submissions,
+        args.out,
+        jobs=args.jobs,
+        include_hidden=not args.public_only,
+        force=args.force,
+        progress=not args.no_progress,
+    )
+    print(
+        f"graded {outcome['graded']}, skipped {outcome['skipped']} (up to date); "
+        f"results in {args.out}"
+    )
+    print(summary_table(outcome["results"]))
+    return 0
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    from coursekit.grading.gradescope import build_bundle
+    from coursekit.grading.homework import resolve_homework
+
+    out = build_bundle(resolve_homework(args.homework, args.root), args.out)
+    print(f"wrote {out}: upload it as the autograder of {args.homework} on Gradescope")
+    return 0

@@ -331,7 +331,8 @@ def harden(config: dict) -> dict:
         except OSError as err:
             applied["user"] = f"could not drop privileges ({err})"
     else:
-        limit("RLIMIT_NPROC", config.get("nproc"))
+        # Without a private uid, RLIMIT_NPROC would count all of this user's
+        # processes and threads, so it is left alone (the process group is killed).
         applied["user"] = f"unchanged (uid {os.getuid()})" if hasattr(os, "getuid") else "n/a"
     return applied
 
