@@ -287,11 +287,11 @@ class _EMMixture:
             converged, n_iter = False, 0
             for n_iter in range(1, self.max_iter + 1):
                 prev = bound
-                log_resp, mean_ll = self.e_step(X)
+                log_resp, mean_ll = self._e_step(X)
                 bound = self._objective_from(mean_ll)
                 bounds.append(mean_ll)
                 objectives.append(bound)
-                self.m_step(X, log_resp)
+                self._m_step(X, log_resp)
                 if self.verbose:
                     print(f"{self._name} init {init} iter {n_iter}: lower bound {bound:.6f} "
                           f"(change {bound - prev:.3g})")
@@ -299,7 +299,7 @@ class _EMMixture:
                     converged = True
                     break
             if self.max_iter == 0:
-                bound = self._objective_from(self.e_step(X)[1])
+                bound = self._objective_from(self._e_step(X)[1])
             if bound > best_bound or best_params is None:
                 best_bound, best_params = bound, self._get_params()
                 best_bounds, best_objs = bounds, objectives
@@ -315,7 +315,7 @@ class _EMMixture:
                 f"{type(self).__name__}: EM did not converge in max_iter={self.max_iter} "
                 f"iterations (tol={self.tol}); increase max_iter or tol",
                 ConvergenceWarning, stacklevel=3)
-        log_resp, _ = self.e_step(X)
+        log_resp, _ = self._e_step(X)
         return log_resp.argmax(1)
 
     def _weighted_log_prob(self, X: torch.Tensor) -> torch.Tensor:
@@ -336,10 +336,13 @@ class _EMMixture:
             ``(log_resp, mean_log_likelihood)``: ``(n, K)`` tensor and a float.
         """
         self._require_fitted()
-        X = self._check_X(X)
+        return self._e_step(self._check_X(X))
+
+    def _e_step(self, X: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """:meth:`e_step` on data already checked by ``_check_X``."""
         weighted = self._weighted_log_prob(X)
         log_norm = torch.logsumexp(weighted, 1)
-        return weighted - log_norm.unsqueeze(1), float(log_norm.mean())
+        return weighted.sub_(log_norm.unsqueeze(1)), float(log_norm.mean())
 
     def _check_log_resp(self, X: torch.Tensor, log_resp) -> torch.Tensor:
         if not isinstance(log_resp, torch.Tensor):
@@ -615,7 +618,9 @@ class GaussianMixture(_EMMixture):
             ``self`` (parameters updated in place).
         """
         X = self._check_X(X, fitting=not self._is_fitted())
-        log_resp = self._check_log_resp(X, log_resp)
+        return self._m_step(X, self._check_log_resp(X, log_resp))
+
+    def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor) -> GaussianMixture:
         nk, self.means_, self.covariances_ = self._estimate_parameters(X, log_resp.exp())
         self.weights_ = nk / nk.sum()
         self.precisions_cholesky_ = self._precision_cholesky_from_cov(self.covariances_)
@@ -801,7 +806,9 @@ class BernoulliMixture(_EMMixture):
             ``self``.
         """
         X = self._check_X(X, fitting=not self._is_fitted())
-        log_resp = self._check_log_resp(X, log_resp)
+        return self._m_step(X, self._check_log_resp(X, log_resp))
+
+    def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor) -> BernoulliMixture:
         self._n_fit = X.shape[0]
         self._m_step_resp(X, log_resp.exp())
         return self
