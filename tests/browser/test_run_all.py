@@ -1,0 +1,28 @@
+"""Every lecture notebook, run top to bottom in JupyterLab (Run > Run All Cells),
+shows no error output and no browser console error."""
+
+from __future__ import annotations
+
+import catalog
+import jlab
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("nb", catalog.run_all_notebooks(),
+                         ids=[catalog.served_path(nb) for nb in catalog.run_all_notebooks()])
+def test_run_all_cells(lab, nb):
+    path = catalog.served_path(nb)
+    lab.open(path)
+    seconds = lab.run_all(timeout=jlab.RUN_ALL_TIMEOUT)
+    jlab.RUN_TIMES[path] = seconds
+    lab.assert_no_errors()
+    n_code = len(catalog.code_cells(nb))
+    prompts = lab.page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+    assert len(prompts) == n_code, f"{len(prompts)} code cells shown, {n_code} in the file"
+    not_run = [i for i, p in enumerate(prompts) if not any(ch.isdigit() for ch in p)]
+    assert not not_run, f"code cells {not_run} did not run (prompts {prompts})"
+    if catalog.uses_widgets(nb):
+        assert lab.apps().count() > 0, "the notebook uses coursekit.widgets but shows no app"
+    lab.assert_no_console_errors()
