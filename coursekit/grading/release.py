@@ -216,9 +216,13 @@ def student_dist(out_dir: str | Path, root: str | Path | None = None) -> Path:
     def ignore(folder, names):
         return [n for n in names if n in SKIP_NAMES or n.endswith((".pyc", ".egg-info"))]
 
+    package = Path(__file__).resolve().parents[1]  # the coursekit package being run
     for name in DIST_DIRS:
-        if (root / name).is_dir():
-            shutil.copytree(root / name, out_dir / name, ignore=ignore)
+        source = root / name
+        if name == "coursekit" and not source.is_dir():
+            source = package
+        if source.is_dir():
+            shutil.copytree(source, out_dir / name, ignore=ignore)
     for name in DIST_FILES:
         if (root / name).is_file():
             shutil.copyfile(root / name, out_dir / name)
