@@ -130,6 +130,7 @@ def grade_submission(
         checks = run_checks(specs, sandbox, reference)
     finally:
         sandbox.close()
+        sandbox.release_uid()
     return _summarise(hw, student or path.resolve().parent.name, checks, sandbox)
 
 
@@ -172,6 +173,7 @@ def run_public_checks(
         checks = run_checks(specs, sandbox, reference)
     finally:
         sandbox.close()
+        sandbox.release_uid()
     result = _summarise(hw, "you", checks, sandbox)
     if verbose:
         print(format_report(result, hw.tasks))

@@ -164,6 +164,8 @@ class Sandbox:
         self._req_w = self._resp_r = -1
         self._buffer = b""
         self._next_id = 0
+        self._uid: int | None = None
+        self._uid_lock = -1
         self.output = ""
         self.starts = 0
         self.last_startup = 0.0
@@ -171,9 +173,34 @@ class Sandbox:
     # -------------------------------------------------------------- lifecycle
     @property
     def uid(self) -> int | None:
-        if _running_as_root() and self.limits.drop_privileges:
-            return self.limits.uid_base + self.slot
-        return None
+        """The private uid of this sandbox's worker (root only), reserved machine-wide.
+
+        Starting at ``uid_base + slot``, the first uid whose lock file
+        (``/tmp/coursekit-sandbox-uids/<uid>.lock``, ``flock``) this process can
+        take; held until :meth:`close`, so concurrent graders (other processes
+        too) never share a uid and never kill each other's workers.
+        """
+        if not (_running_as_root() and self.limits.drop_privileges):
+            return None
+        if self._uid is None:
+            import fcntl
+
+            folder = Path(tempfile.gettempdir()) / "coursekit-sandbox-uids"
+            folder.mkdir(mode=0o700, exist_ok=True)
+            for k in range(1000):
+                uid = self.limits.uid_base + (self.slot + k) % 1000
+                fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                self._uid, self._uid_lock = uid, fd
+                kill_uid(uid)  # leftovers of a grader that was killed
+                break
+            else:
+                raise RuntimeError("no free sandbox uid (1000 graders running?)")
+        return self._uid
 
     def _prepare_dir(self) -> Path:
         folder = Path(tempfile.mkdtemp(prefix="coursekit-sandbox-"))
@@ -303,11 +330,18 @@ class Sandbox:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
+    def release_uid(self) -> None:
+        """Give the private uid back (after :meth:`close`)."""
+        if self._uid_lock >= 0:
+            os.close(self._uid_lock)
+        self._uid, self._uid_lock = None, -1
+
     def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+        self.release_uid()
 
     @property
     def alive(self) -> bool:
