@@ -42,7 +42,7 @@ import warnings
 import numpy as np
 import torch
 
-from coursekit.runtime import make_generator
+from coursekit.runtime import get_device, make_generator
 
 __all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "kmeans"]
 
@@ -225,7 +225,7 @@ class _EMMixture:
             raise ValueError(f"random_state: expected None, a non-negative int or a "
                              f"torch.Generator, got {random_state!r}")
         self.random_state = random_state
-        self.device = None if device is None else torch.device(device)
+        self.device = None if device is None else get_device(device)
         self.verbose = bool(verbose)
         self._rng: torch.Generator | None = None
 
@@ -731,7 +731,8 @@ class BernoulliMixture(_EMMixture):
         dtype: floating dtype of the computation (default float64).
 
     Fitted attributes: ``weights_ (K,)``, ``means_ (K, D)`` (pixel probabilities),
-    ``lower_bound_``, ``lower_bounds_``, ``objectives_``, ``n_iter_``, ``converged_``.
+    ``lower_bound_`` (final penalised objective), ``lower_bounds_``, ``objectives_``,
+    ``n_iter_``, ``converged_``.
     """
 
     _name = "BernoulliMixture"

@@ -314,6 +314,9 @@ def test_bad_input_errors():
         BernoulliMixture(2).fit(X)
     with pytest.raises(ValueError, match="alpha"):
         BernoulliMixture(2, alpha=-1)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device: 'cuda' was requested"):
+            GaussianMixture(2, device="cuda")
     with pytest.raises(ValueError, match="n_clusters"):
         kmeans(torch.zeros(2, 2), 3)
     with warnings.catch_warnings():
