@@ -405,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(sandbox)
     os.environ["HOME"] = sandbox
     sys.path.insert(0, sandbox)
+    sys.dont_write_bytecode = True  # (-I ignores PYTHONDONTWRITEBYTECODE)
     student_files = {os.path.join(sandbox, "submission.py"), os.path.join(sandbox, "harness.py")}
 
     try:

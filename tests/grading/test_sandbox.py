@@ -1,0 +1,91 @@
+"""The boundary: plain-data codec and what the worker can (not) do."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from coursekit.grading.checks import CheckFailure
+from coursekit.grading.sandbox import Limits, Sandbox
+from coursekit.grading.worker import PlainDataError, decode, dumps, encode, loads
+
+from .conftest import SUBMISSIONS
+
+
+def test_codec_round_trip_keeps_types_dtypes_and_shapes():
+    value = {
+        "a": [1, 2.5, float("nan"), True, None, "s"],
+        "t": (np.arange(6, dtype=np.int16).reshape(2, 3), torch.ones(2, dtype=torch.float32)),
+        "big": 2**70,
+    }
+    back = loads(dumps(value))
+    assert (
+        back["a"][:2] == [1, 2.5] and np.isnan(back["a"][2]) and back["a"][3:] == [True, None, "s"]
+    )
+    arr, ten = back["t"]
+    assert isinstance(back["t"], tuple) and arr.dtype == np.int16 and arr.shape == (2, 3)
+    assert ten.dtype == np.float32 and type(ten) is np.ndarray and back["big"] == 2**70
+    as_torch = decode(encode([np.zeros(2)]), to_torch=True)[0]
+    assert isinstance(as_torch, torch.Tensor) and as_torch.dtype == torch.float64
+
+
+class Evil(float):
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Evil(1.0), np.array(["x"]), np.array([object()]), {1: 2}, (i for i in range(2)), object()],
+)
+def test_codec_rejects_non_plain_values(value):
+    with pytest.raises(PlainDataError):
+        encode(value)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"__ndarray__": "AAAA", "dtype": "object", "shape": [1]},
+        {"__ndarray__": "AAAA", "dtype": "float64", "shape": [5]},
+        {"__float__": "1e400"},
+        {"__weird__": 1},
+        {"__dict__": [[1, 2]]},
+    ],
+)
+def test_decoder_rejects_malformed_messages(message):
+    with pytest.raises(PlainDataError):
+        decode(message)
+
+
+@pytest.mark.slow
+def test_worker_is_isolated(tmp_path):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "hidden.py").write_text("x = 1\n")
+    os.chmod(secret, 0o777)
+    with Sandbox(
+        SUBMISSIONS / "probe" / "submission.py",
+        hide=[str(secret)],
+        limits=Limits(mem_bytes=3 * 1024**3),
+    ) as box:
+        assert box.call("echo", (np.ones(2), 3), {"k": "v"}, seed=0, timeout=30)[1] == {"k": "v"}
+        who = box.call("identity", (), {}, seed=0, timeout=10)
+        assert who["files"] == ["submission.py"] and who["cwd"] != os.getcwd()
+        assert box.call("address_space", (), {}, seed=0, timeout=10) == 3 * 1024**3
+        with pytest.raises(CheckFailure, match="generator is not plain data"):
+            box.call("generator", (), {}, seed=0, timeout=10)
+        with pytest.raises(CheckFailure, match="does not define a function 'nope'"):
+            box.call("nope", (), {}, seed=0, timeout=10)
+        print(json.dumps(box.defences))
+        if os.geteuid() == 0 and box.defences.get("namespaces") == "net+mount":
+            assert who["uid"] != 0
+            assert box.call("network", (), {}, seed=0, timeout=10) != "connected"
+            assert box.call("listdir", (str(secret),), {}, seed=0, timeout=10) in (
+                [],
+                "PermissionError",
+            )
