@@ -17,6 +17,9 @@ from urllib.parse import quote
 OPEN_TIMEOUT = 180
 RUN_ALL_TIMEOUT = 360
 WIDGET_TIMEOUT = 120
+# Once the kernel is idle every message it sent has reached the page; this
+# only covers the browser re-rendering.
+SETTLED_TIMEOUT = 30
 
 # Wall time of each Run All Cells, by notebook (printed at the end of the session).
 RUN_TIMES: dict[str, float] = {}
@@ -300,13 +303,16 @@ class Lab:
         raise LabError(f"unsupported control {kind} ({control['label']!r}): teach "
                        "tests/browser/jlab.py to drive it")
 
-    def wait_for(self, predicate, what: str, timeout: float = WIDGET_TIMEOUT, poll: float = 0.2):
-        """Poll ``predicate()`` until it returns a truthy value; LabError after ``timeout``."""
+    def wait_for(self, predicate, what, timeout: float = WIDGET_TIMEOUT, poll: float = 0.2):
+        """Poll ``predicate()`` until it returns a truthy value; LabError after
+        ``timeout`` (a hang guard). ``what`` is a string, or a callable giving
+        the message at the time of failure."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise LabError(f"timed out after {timeout} s waiting for {what}")
+                text = what() if callable(what) else what
+                raise LabError(f"timed out after {timeout} s waiting for {text}")
             time.sleep(poll)

@@ -8,6 +8,7 @@ import io
 
 import apps
 import catalog
+import jlab
 import numpy as np
 import pytest
 
@@ -70,7 +71,7 @@ def test_toy_density_explorer(lab):
     def expect(what: str, changed_figure: bool = True):
         want = lab.normalise_html(ref.summary(ref.update(**params)))
         lab.wait_for(lambda: lab.summary_html(app) == want,
-                     f"summary {want!r} after {what} (shows {lab.summary_html(app)!r})")
+                     lambda: f"summary {want!r} after {what} (shows {lab.summary_html(app)!r})")
         if changed_figure:
             lab.wait_for(lambda: lab.img_src(app) != before, f"the figure to change after {what}")
         lab.wait_kernel_idle()
@@ -148,13 +149,19 @@ def test_every_control_of_every_app(lab, nb):
             f"{candidates}:\nshown: {shown!r}\nwant:  {want!r}")
 
         cache: dict = {}
+        last: dict = {}
 
-        def summary_matches(ref=ref, app=app, cache=cache):
+        def summary_matches(ref=ref, app=app, cache=cache, last=last):
             params = apps.params_from_browser(ref, lab.controls(app))
             key = repr(sorted(params.items()))
             if key not in cache:
                 cache[key] = lab.normalise_html(apps.expected_summary(ref, params))
-            return lab.summary_html(app) == cache[key]
+            last.update(params=params, want=cache[key], shown=lab.summary_html(app))
+            return last["shown"] == last["want"]
+
+        def mismatch(did, last=last, cls=cls):
+            return (f"the summary to equal {cls.__name__}.summary(update(**{last['params']})) "
+                    f"after: {did}\nshown: {last['shown']!r}\nwant:  {last['want']!r}")
 
         for i, control in enumerate(controls):
             control = lab.controls(app)[i]  # fresh values (other controls may move it)
@@ -169,8 +176,8 @@ def test_every_control_of_every_app(lab, nb):
                 lab.wait_for(lambda s=seen, a=app: (lab.img_src(a), lab.summary_html(a)) != s,
                              f"the figure or summary to change after: {did}")
             lab.wait_kernel_idle(settle=1.0)
-            lab.wait_for(summary_matches, f"the summary to match {cls.__name__}.summary("
-                         f"update(...)) after: {did} (shows {lab.summary_html(app)!r})")
+            lab.wait_for(summary_matches, lambda did=did: mismatch(did),
+                         timeout=jlab.SETTLED_TIMEOUT)
             lab.assert_no_errors()
             assert lab.img_src(app), f"the figure disappeared after: {did}"
     lab.assert_no_console_errors()
