@@ -81,7 +81,8 @@ def encode(obj, _depth: int = 0):
         arr = np.asarray(obj)
         if arr.dtype.name not in ALLOWED_DTYPES:
             raise PlainDataError(f"array dtype {arr.dtype} is not a numeric dtype")
-        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        # ascontiguousarray promotes 0-d to 1-d; keep the original shape
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).reshape(arr.shape)
         return {
             "__ndarray__": base64.b64encode(arr.tobytes()).decode("ascii"),
             "dtype": arr.dtype.name,

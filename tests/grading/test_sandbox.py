@@ -33,6 +33,12 @@ def test_codec_round_trip_keeps_types_dtypes_and_shapes():
     assert isinstance(as_torch, torch.Tensor) and as_torch.dtype == torch.float64
 
 
+def test_codec_keeps_zero_dimensional_values_zero_dimensional():
+    for value in (torch.tensor(1.5, dtype=torch.float64), np.float32(2.0), np.array(3)):
+        back = loads(dumps(value))
+        assert back.shape == () and back == np.asarray(value)
+
+
 class Evil(float):
     def __eq__(self, other):
         return True
