@@ -87,7 +87,8 @@ class LatentSpaceExplorer(App):
         model.train(was_training)
         self.grid_z, self.grid = self._latent_grid()
         self._cache: dict = {}
-        slider = dict(min=-self.extent, max=self.extent, step=0.05, continuous_update=True)
+        # a redraw takes a few tenths of a second on a laptop CPU: update on release
+        slider = dict(min=-self.extent, max=self.extent, step=0.05, continuous_update=False)
         self.controls = {
             "z1": widgets.FloatSlider(value=0.0, description="z1", **slider),
             "z2": widgets.FloatSlider(value=0.0, description="z2", **slider),
@@ -96,7 +97,7 @@ class LatentSpaceExplorer(App):
             "index_b": widgets.BoundedIntText(value=index_b, min=0, max=n - 1,
                                               description="digit b"),
             "t": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
-                                     description="a → b"),
+                                     description="a → b", continuous_update=False),
         }
 
     def _latent_grid(self):
