@@ -64,6 +64,19 @@ def gaussian_ellipse(mean, cov, n_std: float = 2.0, n_points: int = 100) -> np.n
     return mean + n_std * (circle * np.sqrt(lam)) @ vecs.T
 
 
+def data_point_means(x: torch.Tensor, n_components: int, seed: int) -> torch.Tensor:
+    """``n_components`` distinct rows of ``x`` ``(n, d)``, drawn with ``seed``: ``(K, d)``.
+
+    A simple EM initialisation (scikit-learn calls it ``"random_from_data"``):
+    pass it as ``GaussianMixture(..., means_init=...)``.
+    """
+    if not 1 <= n_components <= len(x):
+        raise ValueError(f"n_components: expected an int in [1, n={len(x)}], "
+                         f"got {n_components!r}")
+    gen = torch.Generator().manual_seed(int(seed))
+    return x[torch.randperm(len(x), generator=gen)[:n_components]]
+
+
 @lru_cache(maxsize=64)
 def em_history(dataset: str, n: int, n_components: int, seed: int, init: str,
                n_iter: int) -> dict:
@@ -86,8 +99,7 @@ def em_history(dataset: str, n: int, n_components: int, seed: int, init: str,
     if init == "data points":
         # K distinct data points as means; weights and covariances from random
         # responsibilities (so every component starts broad, about the data's spread)
-        gen = torch.Generator().manual_seed(seed)
-        means_init = x[torch.randperm(n, generator=gen)[:n_components]]
+        means_init = data_point_means(x, n_components, seed)
     gm = GaussianMixture(n_components, covariance_type="full",
                          init_params="kmeans" if init == "kmeans" else "random",
                          means_init=means_init, random_state=seed, reg_covar=1e-6)
