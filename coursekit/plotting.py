@@ -125,11 +125,14 @@ def image_grid(
     """Tile images into one picture.
 
     Args:
-        images: ``(n, h*w)`` flat vectors, ``(n, h, w)`` or ``(n, 1, h, w)``.
+        images: ``(n, h*w)`` flat vectors (or one ``(h*w,)`` vector), ``(n, h, w)``
+            or ``(n, 1, h, w)``.
         nrow: images per row (default: about square).
         shape: ``(h, w)`` used to unflatten flat vectors (8x8 digits by default).
     """
     imgs = _to_numpy(images).astype(np.float32)
+    if imgs.ndim == 1:  # one flat image
+        imgs = imgs[None]
     if imgs.ndim == 2:
         if imgs.shape[1] != shape[0] * shape[1]:
             raise ValueError(f"images: flat vectors of length {imgs.shape[1]} do not match "

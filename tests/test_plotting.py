@@ -37,7 +37,11 @@ def test_image_grid_places_each_image():
     canvas = ax.images[0].get_array()
     assert canvas.shape == (2 * 9 + 1, 2 * 9 + 1)
     np.testing.assert_allclose(canvas[1:9, 10:18], imgs[1].reshape(8, 8).numpy())
+    fig2, ax2 = plt.subplots()
+    image_grid(imgs[2], ax=ax2)
+    np.testing.assert_allclose(ax2.images[0].get_array()[1:9, 1:9], imgs[2].reshape(8, 8).numpy())
     plt.close(fig)
+    plt.close(fig2)
 
 
 def test_plot_history_draws_train_and_val():
