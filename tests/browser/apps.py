@@ -35,8 +35,10 @@ def app_name(class_attr: str) -> str | None:
 def _kind(widget) -> str:
     import ipywidgets as w
 
-    if isinstance(widget, (w.IntSlider, w.FloatSlider)):
+    if isinstance(widget, (w.IntSlider, w.FloatSlider, w.SelectionSlider)):
         return "slider"
+    if isinstance(widget, (w.IntText, w.BoundedIntText, w.FloatText, w.BoundedFloatText)):
+        return "text"
     if isinstance(widget, w.Dropdown):
         return "dropdown"
     if isinstance(widget, w.Checkbox):
@@ -51,6 +53,11 @@ def _slider_value(widget, shown: dict):
     snapped to the slider's step grid."""
     import ipywidgets as w
 
+    if isinstance(widget, w.SelectionSlider):  # the readout shows the option's label
+        labels, values = list(widget._options_labels), list(widget._options_values)
+        if shown["readout"] in labels:
+            return values[labels.index(shown["readout"])]
+        return values[int(round(shown["value"]))]  # the handle's position is the index
     raw = shown["value"]
     try:
         raw = float(shown["readout"])
@@ -68,6 +75,8 @@ def params_from_browser(app: App, shown: list[dict]) -> dict:
     """``update`` arguments for the control values ``shown`` in the browser
     (as read by ``jlab.Lab.controls``), matched to ``app.controls`` by kind
     and description. Raises ``AssertionError`` naming a control it cannot match."""
+    import ipywidgets as ipw
+
     params = {}
     for name, widget in app.controls.items():
         kind = _kind(widget)
@@ -87,6 +96,9 @@ def params_from_browser(app: App, shown: list[dict]) -> dict:
             params[name] = values[labels.index(c["value"])]
         elif kind == "checkbox":
             params[name] = bool(c["value"])
+        elif kind == "text":
+            integer = isinstance(widget, (ipw.IntText, ipw.BoundedIntText))
+            params[name] = int(c["value"]) if integer else float(c["value"])
         else:
             raise AssertionError(f"app {app.name!r}: control {name!r} is {kind}; "
                                  "teach tests/browser/apps.py to read it")

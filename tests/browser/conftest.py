@@ -230,17 +230,26 @@ def pytest_runtest_makereport(item, call):
     folder.mkdir(parents=True)
     lines = []
     shot = folder / "screenshot.png"
+    page = driver.page
     try:  # JupyterLab scrolls inside the notebook: bring the evidence into view
-        for sel in ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
-                    ".coursekit-app"):
-            target = driver.page.locator(sel)
-            if target.count():
+        traceback = page.locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
+            has_text="Traceback")
+        for target in (traceback, driver.focus, page.locator(".coursekit-app")):
+            if target is not None and target.count():
                 target.first.scroll_into_view_if_needed(timeout=5_000)
                 break
     except Exception:
         pass
+    if driver.focus is not None:
+        app_shot = folder / "app.png"
+        try:
+            driver.focus.first.screenshot(path=str(app_shot), timeout=10_000)
+            lines.append(f"app:          {app_shot}")
+        except Exception as exc:
+            lines.append(f"app screenshot failed: {exc}")
     try:
-        driver.page.screenshot(path=str(shot), full_page=True, timeout=30_000)
+        page.screenshot(path=str(shot), full_page=True, timeout=30_000)
         lines.append(f"screenshot:   {shot}")
     except Exception as exc:  # the page may be gone; still save the logs
         lines.append(f"screenshot failed: {exc}")

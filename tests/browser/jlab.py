@@ -124,6 +124,13 @@ _JS_CONTROLS = """
       const span = el.querySelector('.widget-label-basic span');
       out.push({kind: 'checkbox', label: span ? span.textContent.trim() : label(el),
                 value: i.checked, disabled: i.disabled});
+    } else if (el.matches('.widget-text')) {
+      const i = el.querySelector('input');
+      out.push({kind: 'text', label: label(el), value: i.value, type: i.type,
+                min: i.min === '' ? null : parseFloat(i.min),
+                max: i.max === '' ? null : parseFloat(i.max),
+                step: i.step === '' || i.step === 'any' ? 1 : parseFloat(i.step),
+                disabled: i.disabled});
     } else if (el.matches('button.widget-button, .widget-button')) {
       out.push({kind: 'button', label: el.textContent.trim(), value: null,
                 disabled: el.disabled});
@@ -162,6 +169,7 @@ class Lab:
         self.workspace = workspace
         self.console: list[str] = []
         self.path: str | None = None
+        self.focus = None  # locator of the element a failure screenshot should show
         page.on("console", self._on_console)
         page.on("pageerror", lambda exc: self.console.append(f"pageerror: {exc}"))
 
@@ -297,6 +305,17 @@ class Lab:
         if kind == "checkbox":
             loc.locator("input[type=checkbox]").click()
             return f"clicked checkbox {control['label']!r}"
+        if kind == "text" and control["type"] == "number":
+            value, step = float(control["value"]), control["step"] or 1
+            new = value + step
+            if control["max"] is not None and new > control["max"]:
+                new = value - step
+            text = str(int(new)) if float(new).is_integer() else repr(new)
+            box = loc.locator("input")
+            box.fill(text)
+            box.press("Enter")
+            box.press("Tab")  # number inputs commit their value on blur
+            return f"typed {text} into {control['label']!r}"
         if kind == "button":
             loc.click()
             return f"clicked button {control['label']!r}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 
 import apps
 import catalog
@@ -58,7 +59,7 @@ def test_toy_density_explorer(lab):
     _open_and_run(lab, TOY)
     app = lab.apps()
     assert app.count() == 1, f"expected one coursekit app, found {app.count()}"
-    app = app.first
+    app = lab.focus = app.first
     assert "coursekit-toy-density" in app.get_attribute("class").split()
     controls = _check_rendered(lab, app)
     assert [(c["kind"], c["label"]) for c in controls] == [
@@ -130,23 +131,37 @@ def test_every_control_of_every_app(lab, nb):
         name = apps.app_name(app.get_attribute("class") or "")
         assert name in classes, f"app #{k}: no coursekit app class named {name!r}"
         cls = classes[name]
+        lab.focus = app  # failure screenshots show this app
         controls = _check_rendered(lab, app)
 
         # The notebook may pass constructor arguments: take the literal ones
         # found in its code, and keep the set that reproduces the summary shown.
+        # Apps whose constructor needs non-literal arguments (a trained model)
+        # cannot be rebuilt here: for those only the summary check is left out.
         candidates = catalog.constructor_calls(nb, cls.__name__) + [{}]
         shown = lab.summary_html(app)
-        ref = None
+        ref, tried, built = None, [], 0
         for kwargs in candidates:
-            inst = apps.instantiate(cls, kwargs)
+            try:
+                inst = apps.instantiate(cls, kwargs)
+            except TypeError as exc:
+                tried.append(f"{kwargs}: {exc}")
+                continue
+            built += 1
             want = apps.expected_summary(inst, apps.params_from_browser(inst, controls))
+            tried.append(f"{kwargs}: {want!r}")
             if lab.normalise_html(want) == shown:
                 ref = inst
                 break
-        assert ref is not None, (
-            f"app {name!r}: the summary shown is not {cls.__name__}.summary(update(...)) for "
-            f"the control values shown, with any of the constructor arguments "
-            f"{candidates}:\nshown: {shown!r}\nwant:  {want!r}")
+        if built == 0:
+            warnings.warn(f"{nb.name}: app {name!r}: summary not compared with "
+                          f"{cls.__name__}.summary(update(...)): no constructor call with "
+                          f"literal arguments ({'; '.join(tried)})", stacklevel=1)
+        else:
+            assert ref is not None, (
+                f"app {name!r}: the summary shown is not {cls.__name__}.summary(update(...)) "
+                f"for the control values shown, with any constructor arguments found in "
+                f"the notebook:\nshown: {shown!r}\n" + "\n".join(tried))
 
         cache: dict = {}
         last: dict = {}
@@ -170,14 +185,18 @@ def test_every_control_of_every_app(lab, nb):
             img_before, summary_before = lab.img_src(app), lab.summary_html(app)
             did = lab.change(app, i, control)
             if control["kind"] != "button":
-                old_value, seen = control["value"], (img_before, summary_before)
-                lab.wait_for(lambda i=i, v=old_value, a=app: lab.controls(a)[i]["value"] != v,
-                             f"the control to take the new value after: {did}")
+                # Compare value and readout: aria-valuenow is rounded (0.05 steps
+                # can leave it unchanged) while the readout shows the slider's format.
+                seen = (img_before, summary_before)
+                lab.wait_for(lambda i=i, c=control, a=app: lab.controls(a)[i] != c,
+                             lambda i=i, did=did, a=app, c=control: f"the control to take a "
+                             f"new value after: {did} (was {c}, shows {lab.controls(a)[i]})")
                 lab.wait_for(lambda s=seen, a=app: (lab.img_src(a), lab.summary_html(a)) != s,
                              f"the figure or summary to change after: {did}")
             lab.wait_kernel_idle(settle=1.0)
-            lab.wait_for(summary_matches, lambda did=did: mismatch(did),
-                         timeout=jlab.SETTLED_TIMEOUT)
+            if ref is not None:
+                lab.wait_for(summary_matches, lambda did=did: mismatch(did),
+                             timeout=jlab.SETTLED_TIMEOUT)
             lab.assert_no_errors()
             assert lab.img_src(app), f"the figure disappeared after: {did}"
     lab.assert_no_console_errors()
