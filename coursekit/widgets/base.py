@@ -18,9 +18,26 @@ The container carries the CSS classes ``coursekit-app`` and
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any
 
 import matplotlib.pyplot as plt
+
+
+def figure_output(fig, dpi: int = 80) -> dict:
+    """A Jupyter ``display_data`` output holding ``fig`` as a PNG."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    width, height = fig.get_size_inches() * dpi
+    return {
+        "output_type": "display_data",
+        "data": {
+            "image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "text/plain": f"<Figure size {width:.0f}x{height:.0f}>",
+        },
+        "metadata": {},
+    }
 
 
 class App:
@@ -61,16 +78,17 @@ class App:
         return fig
 
     def refresh(self, *_):
-        """Recompute from the controls and redraw the output area."""
-        from IPython.display import clear_output, display
+        """Recompute from the controls and redraw the output area.
 
+        The figure goes into the ``Output`` widget as one PNG display bundle
+        assigned to its ``outputs`` trait: a single state update, so the old
+        picture is replaced without flicker. (Capturing ``display`` inside
+        ``with output:`` instead relies on the kernel's message routing, which
+        can leave headless executors such as nbclient waiting forever.)
+        """
         fig = self.render()
-        if self._output is None:
-            plt.close(fig)
-            return
-        with self._output:
-            clear_output(wait=True)
-            display(fig)
+        if self._output is not None:
+            self._output.outputs = (figure_output(fig),)
         plt.close(fig)
         if self._summary is not None:
             self._summary.value = self.summary(self.state)
