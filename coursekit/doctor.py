@@ -9,25 +9,10 @@ everything the course needs works (optional pieces may be missing), 1 otherwise.
 from __future__ import annotations
 
 import importlib.util
-import os
 import platform
-import shutil
 import sys
-from pathlib import Path
 
 OK, MISSING, FAIL = "ok", "missing", "FAIL"
-
-
-def chromium_path() -> str | None:
-    """The Chromium the browser tests would use (``$COURSEKIT_CHROMIUM`` or the usual names)."""
-    env = os.environ.get("COURSEKIT_CHROMIUM")
-    if env:
-        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
-    for name in ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def _has(module: str) -> bool:
@@ -63,10 +48,12 @@ def collect() -> list[tuple[str, str, str]]:
         ("playwright", "playwright", "browser tests"),
     ):
         rows.append((label, OK if _has(module) else MISSING, purpose))
-    chrome = chromium_path()
-    rows.append(("chromium", OK if chrome else MISSING,
-                 chrome or "browser tests are skipped (set COURSEKIT_CHROMIUM or install "
-                           "chromium); under CI=true they fail instead"))
+    from coursekit.browser_env import browser_status
+
+    browser_ok, browser_message = browser_status()
+    if not browser_ok:
+        browser_message += "; browser tests are skipped (under CI=true they fail instead)"
+    rows.append(("chromium", OK if browser_ok else MISSING, browser_message))
     from coursekit.data.mnist import SPLIT_FILES, default_root
 
     cached = all((default_root() / "mnist" / f).exists() for f in SPLIT_FILES["train"])

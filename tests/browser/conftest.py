@@ -1,7 +1,7 @@
 """Fixtures for the browser tests: one JupyterLab server and one headless
 Chromium for the whole session, a fresh page per test, and failure artifacts.
 
-* No usable browser (see ``env.browser_status``): every browser test is
+* No usable browser (see ``coursekit.browser_env.browser_status``): every browser test is
   skipped with the reason, except under CI (``CI=true``), where it fails.
 * The server's root is a temporary copy of ``lectures/`` and
   ``tests/browser/fixtures/``: running cells and JupyterLab's autosave never
@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import catalog
-import env
 import jlab
 import pytest
+
+from coursekit import browser_env as env
 
 SERVER_START_TIMEOUT = 180  # hang guard, seconds
 

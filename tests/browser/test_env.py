@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 import catalog
-import env
 import pytest
+
+from coursekit import browser_env as env
 
 MISSING = "/nonexistent/chromium"
 TARGET = "tests/browser/test_widgets.py::test_toy_density_explorer"

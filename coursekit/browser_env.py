@@ -1,4 +1,4 @@
-"""Can the browser tests run here? (Shared by tests/browser/conftest.py and ``coursekit doctor``.)
+"""Can the browser tests run here? (Shared by tests/browser/ and ``coursekit doctor``.)
 
 The browser tests drive JupyterLab in the system's Chromium through
 Playwright's sync API. Playwright's own browser download is never used: the
