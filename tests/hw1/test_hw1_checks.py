@@ -1,7 +1,7 @@
 """Proof that homework 1's checks are right, using the real grading pipeline.
 
-* every file in ``tests/hw1/wrong/`` (the reference with ONE realistic mistake)
-  loses points in exactly the task its mistake breaks, through the checks
+* every entry of ``tests/hw1/mistakes.py`` (the reference with ONE realistic
+  mistake, generated here) loses points in exactly the task its mistake breaks, through the checks
   designed to catch that mistake, and keeps every other task's points;
 * every file in ``tests/hw1/correct/`` (a different but correct implementation)
   and the reference solution itself get full marks;
@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mistakes import MISTAKES
 
 from coursekit.grading import grade_submission, run_public_checks
 from coursekit.grading.homework import load_checks, resolve_homework
@@ -84,12 +85,23 @@ def test_every_task_has_public_and_hidden_checks(hw):
     assert {s.id for s in specs} >= set().union(*(ids for _, ids in WRONG.values()))
 
 
-def test_wrong_files_are_listed_and_differ_from_the_reference_in_one_place():
-    assert sorted(p.stem for p in (HERE / "wrong").glob("*.py")) == sorted(WRONG)
+def wrong_submission(name: str, folder: Path) -> Path:
+    """Write the reference with mistake ``name`` applied to ``folder/submission.py``."""
+    text = (MASTER / "submission.py").read_text()
+    for old, new in MISTAKES[name][1]:
+        assert text.count(old) == 1, f"{name}: the text to replace must occur once: {old!r}"
+        text = text.replace(old, new)
+    path = folder / "submission.py"
+    path.write_text(text)
+    return path
+
+
+def test_every_mistake_is_listed_and_is_one_small_marked_edit(tmp_path):
+    assert sorted(MISTAKES) == sorted(WRONG)
     assert len(WRONG) >= 10
-    reference = (MASTER / "submission.py").read_text().split('"""', 2)[2].splitlines()
+    reference = (MASTER / "submission.py").read_text().splitlines()
     for name in WRONG:
-        text = (HERE / "wrong" / f"{name}.py").read_text().split('"""', 2)[2].splitlines()
+        text = wrong_submission(name, tmp_path).read_text().splitlines()
         changed = [
             line
             for line in difflib.unified_diff(reference, text, lineterm="", n=0)
@@ -115,9 +127,9 @@ def test_correct_variant_gets_full_marks(grade, name):
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
-def test_wrong_submission_loses_only_its_task(grade, name):
+def test_wrong_submission_loses_only_its_task(grade, name, tmp_path):
     task, catchers = WRONG[name]
-    checks = _by_id(grade(HERE / "wrong" / f"{name}.py"))
+    checks = _by_id(grade(wrong_submission(name, tmp_path)))
     for check_id in sorted(catchers):
         assert checks[check_id]["status"] == "fail", f"{name}: {check_id} should catch it"
         assert checks[check_id]["score"] == 0
