@@ -9,7 +9,17 @@ import pytest
 
 matplotlib.use("Agg")
 
-NOTEBOOK_TIMES: dict[str, float] = {}
+NOTEBOOK_TIMES = pytest.StashKey[dict]()
+
+
+def pytest_configure(config):
+    config.stash[NOTEBOOK_TIMES] = {}
+
+
+@pytest.fixture(scope="session")
+def notebook_times(pytestconfig) -> dict[str, float]:
+    """Notebook path -> wall time in seconds, printed at the end of the run."""
+    return pytestconfig.stash[NOTEBOOK_TIMES]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,19 +34,20 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not NOTEBOOK_TIMES:
+    times = config.stash.get(NOTEBOOK_TIMES, {})
+    if not times:
         return
     tr = terminalreporter
     tr.section("notebook wall times")
-    width = max(len(k) for k in NOTEBOOK_TIMES)
-    for name, seconds in sorted(NOTEBOOK_TIMES.items()):
+    width = max(len(k) for k in times)
+    for name, seconds in sorted(times.items()):
         flag = "  (over the 3-minute budget)" if seconds > 180 else ""
         tr.write_line(f"{name:<{width}}  {seconds:7.1f} s{flag}")
-    tr.write_line(f"{'total':<{width}}  {sum(NOTEBOOK_TIMES.values()):7.1f} s")
+    tr.write_line(f"{'total':<{width}}  {sum(times.values()):7.1f} s")
     report_dir = os.environ.get("COURSEKIT_REPORT_DIR")
     if report_dir:
         os.makedirs(report_dir, exist_ok=True)
         with open(os.path.join(report_dir, "notebook_times.md"), "w") as fh:
             fh.write("| notebook | seconds |\n|---|---|\n")
-            for name, seconds in sorted(NOTEBOOK_TIMES.items()):
+            for name, seconds in sorted(times.items()):
                 fh.write(f"| {name} | {seconds:.1f} |\n")

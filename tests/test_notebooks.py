@@ -13,7 +13,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import NOTEBOOK_TIMES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = sorted((ROOT / "lectures").glob("*.ipynb")) + sorted(
@@ -29,7 +28,7 @@ def _rel(path: Path) -> str:
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", EXECUTED, ids=_rel)
-def test_notebook_runs(path):
+def test_notebook_runs(path, notebook_times):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -42,7 +41,7 @@ def test_notebook_runs(path):
     except CellExecutionError as err:
         pytest.fail(f"{_rel(path)} failed:\n{err}", pytrace=False)
     finally:
-        NOTEBOOK_TIMES[_rel(path)] = time.perf_counter() - start
+        notebook_times[_rel(path)] = time.perf_counter() - start
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, f"{_rel(path)} produced error outputs: {errors[:1]}"

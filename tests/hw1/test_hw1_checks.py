@@ -20,12 +20,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from mistakes import MISTAKES
 
 from coursekit.grading import grade_submission, run_public_checks
 from coursekit.grading.homework import load_checks, resolve_homework
 from coursekit.grading.reference import LiveReference
 from coursekit.grading.release import release
+
+from .mistakes import MISTAKES
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
