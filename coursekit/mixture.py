@@ -44,7 +44,8 @@ import torch
 
 from coursekit.runtime import get_device, make_generator
 
-__all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "kmeans"]
+__all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "kmeans",
+           "select_bernoulli_mixture"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
@@ -834,3 +835,34 @@ class BernoulliMixture(_EMMixture):
         u = torch.rand(n, self.means_.shape[1], generator=gen, device=gen.device,
                        dtype=self.means_.dtype).to(self.means_.device)
         return (u < self.means_[labels]).to(self.means_.dtype), labels
+
+
+def select_bernoulli_mixture(x_train, x_val, candidates=(1, 5, 10, 20, 40), *, n_init: int = 2,
+                             max_iter: int = 200, random_state: int = 0, progress: bool = True):
+    """Fit a :class:`BernoulliMixture` for each K in ``candidates``; keep the best on ``x_val``.
+
+    This is the course's density baseline on binarised digits (lecture 02
+    introduces it, later lectures compare against it), so every lecture calls
+    this one function with the same defaults and reports the same number.
+
+    Args:
+        x_train, x_val: binary data ``(n, d)``.
+        candidates: numbers of components to try.
+
+    Returns:
+        ``(model, table)``: the model with the lowest validation NLL and
+        ``{K: (train_nll, val_nll)}`` in nats per example (NLL = -``score``).
+    """
+    from tqdm.auto import tqdm
+
+    candidates = tuple(candidates)
+    if not candidates:
+        raise ValueError("candidates: expected at least one number of components, got none")
+    table, models = {}, {}
+    for k in tqdm(candidates, desc="Bernoulli mixtures", disable=not progress):
+        model = BernoulliMixture(k, n_init=n_init, max_iter=max_iter,
+                                 random_state=random_state).fit(x_train)
+        models[k] = model
+        table[k] = (-model.score(x_train), -model.score(x_val))
+    best = min(table, key=lambda k: table[k][1])
+    return models[best], table

@@ -50,6 +50,22 @@ def test_static_binarisation_is_a_fixed_bernoulli_draw():
     assert abs(a.mean().item() - grey.mean().item()) < 0.01
 
 
+def test_pixels_do_not_depend_on_the_default_dtype():
+    before = [load_digits("val", binarize="static")[0],
+              load_digits("val", binarize="dynamic", seed=1)[0],
+              load_digits("val", dequantize=True, seed=1)[0]]
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        after = [load_digits("val", binarize="static")[0],
+                 load_digits("val", binarize="dynamic", seed=1)[0],
+                 load_digits("val", dequantize=True, seed=1)[0]]
+    finally:
+        torch.set_default_dtype(old)
+    for a, b in zip(before, after):
+        assert b.dtype == torch.float32 and torch.equal(a, b)
+
+
 def test_dynamic_binarisation_changes_with_the_seed_and_is_unbiased():
     grey, _ = load_digits("val")
     draws = torch.stack([load_digits("val", binarize="dynamic", seed=s)[0] for s in range(200)])

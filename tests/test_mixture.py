@@ -322,3 +322,20 @@ def test_bad_input_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning when it converges
         GaussianMixture(2, random_state=0).fit(X)
+
+
+def test_select_bernoulli_mixture_keeps_the_best_validation_model():
+    from coursekit.mixture import select_bernoulli_mixture
+
+    gen = torch.Generator().manual_seed(0)
+    protos = (torch.rand(3, 12, generator=gen) > 0.5).double()
+    labels = torch.randint(0, 3, (400,), generator=gen)
+    flips = torch.rand(400, 12, generator=gen) < 0.05
+    x = (protos[labels] + flips.double()) % 2
+    model, table = select_bernoulli_mixture(x[:300], x[300:], candidates=(1, 3), progress=False)
+    assert set(table) == {1, 3}
+    assert model.n_components == min(table, key=lambda k: table[k][1]) == 3
+    assert table[3][1] == pytest.approx(-model.score(x[300:]))
+    assert table[3][1] < table[1][1]
+    with pytest.raises(ValueError, match="candidates"):
+        select_bernoulli_mixture(x, x, candidates=())

@@ -98,19 +98,23 @@ def load_digits(
 
 
 def _transform(counts, binarize, dequantize, seed, binarize_seed, offset=0):
-    """Map integer intensities ``(n, 64)`` to float32 pixels per the module's conventions."""
+    """Map integer intensities ``(n, 64)`` to float32 pixels per the module's conventions.
+
+    Random draws use an explicit float32 dtype, so the pixels do not depend on
+    ``torch.get_default_dtype()`` (a lecture may switch it to float64).
+    """
     probs = counts.to(torch.float32) / (N_LEVELS - 1)
     if binarize == "threshold":
         return (counts >= 8).to(torch.float32)
     if binarize == "static":
         # one fixed draw for the whole data set, so a split's pixels never change
         gen = make_generator(binarize_seed)
-        full = torch.rand(len(_raw_digits()[0]), 64, generator=gen)
+        full = torch.rand(len(_raw_digits()[0]), 64, generator=gen, dtype=torch.float32)
         return (full[offset : offset + len(counts)] < probs).to(torch.float32)
     if binarize == "dynamic":
         return torch.bernoulli(probs, generator=make_generator(seed))
     if dequantize:
-        noise = torch.rand(counts.shape, generator=make_generator(seed))
+        noise = torch.rand(counts.shape, generator=make_generator(seed), dtype=torch.float32)
         return (counts.to(torch.float32) + noise) / N_LEVELS
     return probs
 
