@@ -1,0 +1,232 @@
+"""Harness of homework 2: runs INSIDE the grading sandbox, next to the student's code.
+
+The checks cannot send neural networks across the sandbox boundary, only plain
+arrays. These functions rebuild a tiny fixed-architecture encoder/decoder from
+weight arrays, call the student's function many times (or train with it) and
+return plain tensors/numbers that the trusted checks judge statistically.
+
+Architecture (weights in a dict of tensors):
+
+* encoder: h = elu(x W1^T + b1); [qm, raw] = h W2^T + b2; qv = softplus(raw) + 1e-3
+* decoder: logits = elu(z V1^T + c1) V2^T + c2   (any leading dimensions of z)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import submission
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+VAR_FLOOR = 1e-3
+
+
+class Encoder(nn.Module):
+    """x (batch, x_dim) -> (qm, qv), each (batch, z_dim)."""
+
+    def __init__(self, x_dim: int, z_dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(x_dim, hidden), nn.ELU(), nn.Linear(hidden, 2 * z_dim))
+
+    def forward(self, x):
+        qm, raw = self.net(x).chunk(2, dim=-1)
+        return qm, F.softplus(raw) + VAR_FLOOR
+
+
+class Decoder(nn.Module):
+    """z (..., z_dim) -> Bernoulli logits (..., x_dim)."""
+
+    def __init__(self, z_dim: int, x_dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ELU(), nn.Linear(hidden, x_dim))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def one_thread(func):
+    """Run ``func`` with one torch thread: tiny networks are fastest (and timings
+    predictable) that way, and parallel graders do not fight over the cores."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
+def build(weights: dict):
+    """Encoder and decoder with the given weights (dtype of the weights)."""
+    w = {k: torch.as_tensor(v) for k, v in weights.items()}
+    x_dim, hidden, z_dim = w["enc_w1"].shape[1], w["enc_w1"].shape[0], w["dec_w1"].shape[1]
+    enc, dec = Encoder(x_dim, z_dim, hidden), Decoder(z_dim, x_dim, hidden)
+    with torch.no_grad():
+        for module, prefix in ((enc, "enc"), (dec, "dec")):
+            module.to(w[f"{prefix}_w1"].dtype)
+            module.net[0].weight.copy_(w[f"{prefix}_w1"])
+            module.net[0].bias.copy_(w[f"{prefix}_b1"])
+            module.net[2].weight.copy_(w[f"{prefix}_w2"])
+            module.net[2].bias.copy_(w[f"{prefix}_b2"])
+    return enc, dec
+
+
+def _flat(value) -> torch.Tensor:
+    """A returned value as a detached float64 tensor (keeps its shape for the checks)."""
+    return torch.as_tensor(value).detach().to(torch.float64)
+
+
+def _stack(values) -> torch.Tensor:
+    shapes = {tuple(v.shape) for v in values}
+    if len(shapes) != 1:
+        raise ValueError(f"the returned values changed shape between calls: {sorted(shapes)}")
+    return torch.stack(values)
+
+
+# --------------------------------------------------------------------------- 2a
+
+
+@one_thread
+def sample_moments(m, v, n: int) -> dict:
+    """Draw n samples of N(m, diag v) with the student's sample_gaussian and summarise them.
+
+    Returns the shape of the sample, the sample mean and variance per dimension,
+    and the gradients of mean_n ||z_n||^2 with respect to every row's m and v,
+    summed over rows (expected 2 m and 1: E z^2 = m^2 + v).
+    """
+    mm = m.expand(n, -1).clone().requires_grad_(True)
+    vv = v.expand(n, -1).clone().requires_grad_(True)
+    z = submission.sample_gaussian(mm, vv)
+    shape = list(z.shape)
+    if z.shape != mm.shape:
+        return {"shape": shape}
+    loss = (z**2).sum() / n
+    grad_m = grad_v = torch.zeros_like(m)
+    if loss.requires_grad:
+        gm, gv = torch.autograd.grad(loss, (mm, vv), allow_unused=True)
+        grad_m = gm.sum(0) if gm is not None else grad_m
+        grad_v = gv.sum(0) if gv is not None else grad_v
+    z = z.detach()
+    return {
+        "shape": shape,
+        "mean": z.mean(0),
+        "var": z.var(0),
+        "grad_m": grad_m.detach(),
+        "grad_v": grad_v.detach(),
+        "m2_over_v": ((z - m) ** 2 / v).mean(0),
+    }
+
+
+@one_thread
+def sample_batch_shape(m, v) -> list:
+    """The shape of sample_gaussian(m, v) and whether it differs from m (any batch shape)."""
+    z = submission.sample_gaussian(m, v)
+    return [list(z.shape), bool((z != m).any())]
+
+
+# --------------------------------------------------------------------------- 2d, 2e, 2f
+
+
+@one_thread
+def elbo_repeats(x, weights: dict, repeats: int) -> dict:
+    """negative_elbo_bound called ``repeats`` times: {"nelbo", "kl", "rec"}, each (repeats, ...)."""
+    enc, dec = build(weights)
+    out = {"nelbo": [], "kl": [], "rec": []}
+    with torch.no_grad():
+        for _ in range(repeats):
+            nelbo, kl, rec = submission.negative_elbo_bound(x, enc, dec)
+            for key, value in (("nelbo", nelbo), ("kl", kl), ("rec", rec)):
+                out[key].append(_flat(value))
+    return {key: _stack(values) for key, values in out.items()}
+
+
+@one_thread
+def iwae_repeats(x, weights: dict, ks: list, repeats: int) -> torch.Tensor:
+    """negative_iwae_bound for every k in ``ks``, ``repeats`` times: (len(ks), repeats, ...)."""
+    enc, dec = build(weights)
+    rows = []
+    with torch.no_grad():
+        for k in ks:
+            rows.append(_stack([_flat(submission.negative_iwae_bound(x, enc, dec, int(k)))
+                                for _ in range(repeats)]))
+    return _stack(rows)
+
+
+@one_thread
+def gmvae_repeats(x, weights: dict, prior_m, prior_v, repeats: int) -> dict:
+    """gmvae_negative_elbo_bound called ``repeats`` times: {"nelbo", "kl", "rec"}."""
+    enc, dec = build(weights)
+    out = {"nelbo": [], "kl": [], "rec": []}
+    with torch.no_grad():
+        for _ in range(repeats):
+            nelbo, kl, rec = submission.gmvae_negative_elbo_bound(x, enc, dec, prior_m, prior_v)
+            for key, value in (("nelbo", nelbo), ("kl", kl), ("rec", rec)):
+                out[key].append(_flat(value))
+    return {key: _stack(values) for key, values in out.items()}
+
+
+# --------------------------------------------------------------------------- training
+
+
+@torch.no_grad()
+def evaluate_nelbo(x, enc, dec, samples: int = 20) -> dict:
+    """Test NELBO computed here, independently of the student's code.
+
+    KL(q || N(0, I)) in closed form and the reconstruction term averaged over
+    ``samples`` reparameterised draws; batch means.
+    """
+    qm, qv = enc(x)
+    kl = 0.5 * (qv + qm**2 - 1.0 - torch.log(qv)).sum(-1)
+    z = qm + qv.sqrt() * torch.randn((samples, *qm.shape), dtype=qm.dtype)
+    logits = dec(z)
+    rec = F.binary_cross_entropy_with_logits(
+        logits, x.expand_as(logits), reduction="none").sum(-1).mean(0)
+    return {"nelbo": float((kl + rec).mean()), "kl": float(kl.mean()), "rec": float(rec.mean())}
+
+
+@one_thread
+def train_vae(x_train, x_test, steps: int = 300, z_dim: int = 4, hidden: int = 64,
+              batch_size: int = 64, lr: float = 3e-3, init_seed: int = 0) -> dict:
+    """Train a tiny VAE with the student's negative_elbo_bound; return the test NELBO.
+
+    Adam on the student's ``nelbo`` for ``steps`` minibatches; the initial weights
+    and the minibatch order come from ``init_seed`` (identical for every
+    submission), the sampling noise from the student's code. The result is
+    measured by :func:`evaluate_nelbo` (not by the student's function), so a loss
+    that merely reports small numbers cannot pass.
+    """
+    x_train, x_test = x_train.to(torch.float32), x_test.to(torch.float32)
+    gen = torch.Generator().manual_seed(init_seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        enc = Encoder(x_train.shape[1], z_dim, hidden)
+        dec = Decoder(z_dim, x_train.shape[1], hidden)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=lr)
+    n = x_train.shape[0]
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(n, (batch_size,), generator=gen)
+        nelbo, _, _ = submission.negative_elbo_bound(x_train[idx], enc, dec)
+        nelbo = torch.as_tensor(nelbo)
+        if nelbo.numel() != 1 or not nelbo.requires_grad:
+            raise ValueError(
+                "negative_elbo_bound must return a scalar nelbo that depends on the "
+                f"encoder/decoder parameters (got shape {tuple(nelbo.shape)}, "
+                f"requires_grad={nelbo.requires_grad})")
+        opt.zero_grad()
+        nelbo.reshape(()).backward()
+        opt.step()
+        losses.append(float(nelbo.detach()))
+    torch.manual_seed(init_seed + 1)
+    result = evaluate_nelbo(x_test, enc, dec)
+    tail = losses[-20:] or [float("nan")]
+    result["train_loss_last"] = float(sum(tail) / len(tail))
+    result["finite"] = all(math.isfinite(v) for v in losses)
+    return result
