@@ -1,4 +1,4 @@
-"""Homework 2: variational autoencoders (ELBO, IWAE bound, mixture prior).
+"""Homework 2: variational autoencoders (ELBO, IWAE bound, mixture prior, semi-supervised).
 
 Write the body of every function below (the parts that raise
 ``NotImplementedError``). Everything is plain PyTorch and must work for any
@@ -210,3 +210,40 @@ def gmvae_negative_elbo_bound(
         (nelbo, kl, rec): three scalar tensors, batch averages, nelbo == kl + rec.
     """
     raise NotImplementedError('as in 2d; KL = log_normal(z, ...) - log_normal_mixture')
+
+
+# --------------------------------------------------------------------------
+# 2g  Semi-supervised VAE (M2) loss
+# --------------------------------------------------------------------------
+
+
+def ssvae_loss(x_u, x_l, y_l, classifier, encoder, decoder, alpha: float):
+    """Training loss of the semi-supervised VAE p(y) p(z) p(x|y,z) (Kingma et al., "M2").
+
+    Model: p(y) uniform over C classes, p(z) = N(0, I), p(x|y,z) Bernoulli with
+    logits ``decoder(z, y)``; inference: q(y|x) = softmax(``classifier(x)``),
+    q(z|x,y) = N(``encoder(x, y)``). Labels enter the networks one-hot.
+
+    * labelled pair (x, y), one reparameterised z ~ q(z|x,y):
+        nelbo_l(x, y) = -log p(x|y,z) + KL(q(z|x,y) || N(0, I)) + log C
+    * unlabelled x: y is summed out under q(y|x) (every class decoded, one z each):
+        nelbo_u(x) = sum_y q(y|x) nelbo_l(x, y) + sum_y q(y|x) log q(y|x)
+      (the last sum is minus the entropy of q(y|x); together with the log C
+      inside nelbo_l it is KL(q(y|x) || p(y)))
+    * classification: ce = mean over the labelled batch of -log q(y_l | x_l)
+
+        loss = mean_u nelbo_u + mean_l nelbo_l + alpha * ce
+
+    Args:
+        x_u: (n_u, x_dim) unlabelled binary data.
+        x_l: (n_l, x_dim) labelled binary data; y_l: (n_l,) int64 labels in [0, C).
+        classifier: ``classifier(x) -> logits`` (batch, C).
+        encoder: ``encoder(x, y_onehot) -> (qm, qv)``, each (..., z_dim) for
+            x (..., x_dim) and y_onehot (..., C) with the same leading shape.
+        decoder: ``decoder(z, y_onehot) -> logits`` (..., x_dim).
+        alpha: weight of the classification term (float >= 0).
+
+    Returns:
+        (loss, nelbo_u, nelbo_l, ce): four scalar tensors (batch averages).
+    """
+    raise NotImplementedError('one-hot labels (C, n_u, C) via torch.eye; F.log_softmax')

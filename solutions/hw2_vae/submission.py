@@ -1,4 +1,4 @@
-"""Homework 2: variational autoencoders (ELBO, IWAE bound, mixture prior).
+"""Homework 2: variational autoencoders (ELBO, IWAE bound, mixture prior, semi-supervised).
 
 Write the body of every function below (the parts that raise
 ``NotImplementedError``). Everything is plain PyTorch and must work for any
@@ -250,4 +250,63 @@ def gmvae_negative_elbo_bound(
     rec = -log_bernoulli_with_logits(x, decoder(z)).mean()
     kl = (log_normal(z, qm, qv) - log_normal_mixture(z, prior_m, prior_v)).mean()
     return rec + kl, kl, rec
+    ### END SOLUTION
+
+
+# --------------------------------------------------------------------------
+# 2g  Semi-supervised VAE (M2) loss
+# --------------------------------------------------------------------------
+
+
+def ssvae_loss(x_u, x_l, y_l, classifier, encoder, decoder, alpha: float):
+    """Training loss of the semi-supervised VAE p(y) p(z) p(x|y,z) (Kingma et al., "M2").
+
+    Model: p(y) uniform over C classes, p(z) = N(0, I), p(x|y,z) Bernoulli with
+    logits ``decoder(z, y)``; inference: q(y|x) = softmax(``classifier(x)``),
+    q(z|x,y) = N(``encoder(x, y)``). Labels enter the networks one-hot.
+
+    * labelled pair (x, y), one reparameterised z ~ q(z|x,y):
+        nelbo_l(x, y) = -log p(x|y,z) + KL(q(z|x,y) || N(0, I)) + log C
+    * unlabelled x: y is summed out under q(y|x) (every class decoded, one z each):
+        nelbo_u(x) = sum_y q(y|x) nelbo_l(x, y) + sum_y q(y|x) log q(y|x)
+      (the last sum is minus the entropy of q(y|x); together with the log C
+      inside nelbo_l it is KL(q(y|x) || p(y)))
+    * classification: ce = mean over the labelled batch of -log q(y_l | x_l)
+
+        loss = mean_u nelbo_u + mean_l nelbo_l + alpha * ce
+
+    Args:
+        x_u: (n_u, x_dim) unlabelled binary data.
+        x_l: (n_l, x_dim) labelled binary data; y_l: (n_l,) int64 labels in [0, C).
+        classifier: ``classifier(x) -> logits`` (batch, C).
+        encoder: ``encoder(x, y_onehot) -> (qm, qv)``, each (..., z_dim) for
+            x (..., x_dim) and y_onehot (..., C) with the same leading shape.
+        decoder: ``decoder(z, y_onehot) -> logits`` (..., x_dim).
+        alpha: weight of the classification term (float >= 0).
+
+    Returns:
+        (loss, nelbo_u, nelbo_l, ce): four scalar tensors (batch averages).
+    """
+    ### HINT: one-hot labels (C, n_u, C) via torch.eye; F.log_softmax
+    ### BEGIN SOLUTION
+    logits_u = classifier(x_u)
+    n_classes = logits_u.shape[-1]
+
+    def labelled_terms(x, y_onehot):  # per-example nelbo_l, shape (...)
+        qm, qv = encoder(x, y_onehot)
+        z = sample_gaussian(qm, qv)
+        rec = -log_bernoulli_with_logits(x, decoder(z, y_onehot))
+        kl = kl_normal(qm, qv, torch.zeros_like(qm), torch.ones_like(qv))
+        return rec + kl + math.log(n_classes)
+
+    eye = torch.eye(n_classes, dtype=x_u.dtype, device=x_u.device)
+    y_all = eye[:, None, :].expand(n_classes, x_u.shape[0], n_classes)  # (C, n_u, C)
+    x_all = x_u.expand(n_classes, *x_u.shape)  # (C, n_u, x_dim)
+    per_class = labelled_terms(x_all, y_all)  # (C, n_u)
+    log_q = F.log_softmax(logits_u, dim=-1)  # (n_u, C)
+    q = log_q.exp()
+    nelbo_u = ((q * per_class.T).sum(-1) + (q * log_q).sum(-1)).mean()
+    nelbo_l = labelled_terms(x_l, eye[y_l]).mean()
+    ce = F.cross_entropy(classifier(x_l), y_l)
+    return nelbo_u + nelbo_l + alpha * ce, nelbo_u, nelbo_l, ce
     ### END SOLUTION

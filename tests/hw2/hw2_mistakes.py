@@ -91,4 +91,20 @@ MISTAKES = {
             "    kl = (log_normal(qm, qm, qv) - log_normal_mixture(qm, prior_m, prior_v)).mean()  # MISTAKE\n",
         )],
     ),
+    "ssvae_no_entropy": (
+        "2g",
+        "leaves the entropy of q(y|x) out of the unlabelled bound.",
+        [(
+            "    nelbo_u = ((q * per_class.T).sum(-1) + (q * log_q).sum(-1)).mean()\n",
+            "    nelbo_u = (q * per_class.T).sum(-1).mean()  # MISTAKE: no entropy term\n",
+        )],
+    ),
+    "ssvae_classes_unweighted": (
+        "2g",
+        "averages the per-class bounds uniformly instead of weighting them by q(y|x).",
+        [(
+            "    nelbo_u = ((q * per_class.T).sum(-1) + (q * log_q).sum(-1)).mean()\n",
+            "    nelbo_u = (per_class.T.mean(-1) + (q * log_q).sum(-1)).mean()  # MISTAKE: not q-weighted\n",
+        )],
+    ),
 }

@@ -4,7 +4,7 @@
   mistake, generated here) fails the checks designed to catch it and loses
   points in its task; tasks that do not build on the broken function keep all
   their points (a wrong helper may also cost the later tasks that call it:
-  2a's sampler is used by 2d-2f, 2b's densities by 2e-2f, 2c's KL by 2d);
+  2a's sampler is used by 2d-2g, 2b's densities by 2e-2f, 2c's KL by 2d and 2g);
 * every file in ``tests/hw2/correct/`` (a different but correct implementation:
   torch.distributions, other equivalent formulas, other ways of drawing the
   noise) and the reference solution itself get full marks;
@@ -58,9 +58,11 @@ CATCHERS = {
     "iwae_mean_not_logmeanexp": {"2e-iwae", "2e-hidden-monotone", "2e-hidden-far"},
     "iwae_no_prior": {"2e-iwae"},
     "gmvae_kl_at_mean": {"2f-gmvae"},
+    "ssvae_no_entropy": {"2g-ssvae", "2g-hidden-batch"},
+    "ssvae_classes_unweighted": {"2g-ssvae", "2g-hidden-batch"},
 }
 # task -> later tasks whose reference code calls that task's function
-USED_BY = {"2a": {"2d", "2e", "2f"}, "2b": {"2e", "2f"}, "2c": {"2d"}}
+USED_BY = {"2a": {"2d", "2e", "2f", "2g"}, "2b": {"2e", "2f"}, "2c": {"2d", "2g"}}
 CORRECT = sorted(p.stem for p in (HERE / "correct").glob("*.py"))
 
 

@@ -258,3 +258,49 @@ def gmvae_basic(ctx):
     prior_m = ctx.rng.normal(size=(4, 3))
     prior_v = ctx.rng.uniform(0.3, 1.5, size=(4, 3))
     check_gmvae(ctx, prior_m, prior_v, batch=8, repeats=400, label="k = 4 components")
+
+
+# --------------------------------------------------------------------------- 2g
+
+
+def ssvae_weights(rng: np.random.Generator, x_dim=12, z_dim=3, hidden=16, n_classes=4,
+                  cls_scale=3.0) -> dict:
+    """Random float64 weights of the harness's classifier/encoder/decoder (harness.py)."""
+    def lin(out_dim, in_dim, s):
+        return (s * rng.normal(size=(out_dim, in_dim)) / np.sqrt(in_dim),
+                0.1 * rng.normal(size=out_dim))
+
+    w = {}
+    w["cls_w1"], w["cls_b1"] = lin(hidden, x_dim, cls_scale)
+    w["cls_w2"], w["cls_b2"] = lin(n_classes, hidden, cls_scale)
+    w["enc_w1"], w["enc_b1"] = lin(hidden, x_dim + n_classes, 1.2)
+    w["enc_w2"], w["enc_b2"] = lin(2 * z_dim, hidden, 1.2)
+    w["dec_w1"], w["dec_b1"] = lin(hidden, z_dim + n_classes, 1.2)
+    w["dec_w2"], w["dec_b2"] = lin(x_dim, hidden, 2.4)
+    return w
+
+
+def check_ssvae(ctx, n_u: int, n_l: int, alpha: float, repeats: int, label: str) -> None:
+    """ssvae_loss: loss = nelbo_u + nelbo_l + alpha ce call by call, exact ce, terms on average."""
+    w = ssvae_weights(ctx.rng)
+    x_u, x_l = binary(ctx.rng, n_u), binary(ctx.rng, n_l)
+    y_l = ctx.rng.integers(0, 4, size=n_l).astype(np.int64)
+    got = ctx.call("harness:ssvae_repeats", x_u, x_l, y_l, w, alpha, repeats)
+    want = ctx.reference("harness:ssvae_repeats", x_u, x_l, y_l, w, alpha, repeats)
+    keys = ("loss", "nelbo_u", "nelbo_l", "ce")
+    if not isinstance(got, dict) or set(got) != set(keys):
+        ctx.fail(f"ssvae_loss ({label}): expected the tuple (loss, nelbo_u, nelbo_l, ce)")
+    loss, nelbo_u, nelbo_l, ce = (series(ctx, got[k], repeats, f"ssvae_loss ({label}): {k}")
+                                  for k in keys)
+    ctx.assert_close(loss, nelbo_u + nelbo_l + alpha * ce, rtol=1e-6, atol=1e-8,
+                     what=f"ssvae_loss ({label}): loss compared with nelbo_u + nelbo_l + alpha ce")
+    ctx.assert_close(ce, np.asarray(want["ce"]), rtol=1e-6, atol=1e-8,
+                     what=f"ssvae_loss ({label}): ce (mean cross-entropy of the labelled batch)")
+    same_mean(ctx, nelbo_l, np.asarray(want["nelbo_l"]), f"ssvae_loss ({label}): nelbo_l")
+    same_mean(ctx, nelbo_u, np.asarray(want["nelbo_u"]), f"ssvae_loss ({label}): nelbo_u")
+
+
+@check(id="2g-ssvae", task="2g", points=2, timeout=20, seed=18,
+       title="semi-supervised VAE loss with 4 classes")
+def ssvae_basic(ctx):
+    check_ssvae(ctx, n_u=10, n_l=6, alpha=5.0, repeats=1000, label="4 classes")

@@ -233,3 +233,54 @@ def train_vae(x_train, x_test, steps: int = 300, z_dim: int = 4, hidden: int = 6
     result["train_loss_last"] = round(float(sum(tail) / len(tail)), 2)
     result["finite"] = all(math.isfinite(v) for v in losses)
     return result
+
+
+# --------------------------------------------------------------------------- 2g
+
+
+def build_ssvae(weights: dict):
+    """Classifier x -> logits (C), encoder (x, y) -> (qm, qv), decoder (z, y) -> logits."""
+    w = {k: torch.as_tensor(v) for k, v in weights.items()}
+    n_classes, hidden = w["cls_w2"].shape
+    x_dim = w["cls_w1"].shape[1]
+    z_dim = w["dec_w1"].shape[1] - n_classes
+
+    def mlp(prefix, in_dim, out_dim):
+        net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ELU(), nn.Linear(hidden, out_dim))
+        net.to(w[f"{prefix}_w1"].dtype)
+        with torch.no_grad():
+            net[0].weight.copy_(w[f"{prefix}_w1"])
+            net[0].bias.copy_(w[f"{prefix}_b1"])
+            net[2].weight.copy_(w[f"{prefix}_w2"])
+            net[2].bias.copy_(w[f"{prefix}_b2"])
+        return net
+
+    cls = mlp("cls", x_dim, n_classes)
+    enc = mlp("enc", x_dim + n_classes, 2 * z_dim)
+    dec = mlp("dec", z_dim + n_classes, x_dim)
+
+    def encoder_(x, y_onehot):
+        qm, raw = enc(torch.cat([x, y_onehot.to(x.dtype)], dim=-1)).chunk(2, dim=-1)
+        return qm, F.softplus(raw) + VAR_FLOOR
+
+    def decoder_(z, y_onehot):
+        y_onehot = y_onehot.to(z.dtype).expand(*z.shape[:-1], y_onehot.shape[-1])
+        return dec(torch.cat([z, y_onehot], dim=-1))
+
+    return cls, encoder_, decoder_
+
+
+@one_thread
+def ssvae_repeats(x_u, x_l, y_l, weights: dict, alpha: float, repeats: int) -> dict:
+    """ssvae_loss called ``repeats`` times: {"loss", "nelbo_u", "nelbo_l", "ce"}."""
+    cls, enc, dec = build_ssvae(weights)
+    keys = ("loss", "nelbo_u", "nelbo_l", "ce")
+    out = {key: [] for key in keys}
+    with torch.no_grad():
+        for _ in range(repeats):
+            values = submission.ssvae_loss(x_u, x_l, y_l.long(), cls, enc, dec, float(alpha))
+            if len(values) != 4:
+                raise ValueError(f"ssvae_loss must return 4 values, got {len(values)}")
+            for key, value in zip(keys, values):
+                out[key].append(_flat(value))
+    return {key: _stack(values) for key, values in out.items()}

@@ -158,3 +158,10 @@ def gmvae_far(ctx):
     prior_m = 30.0 + ctx.rng.normal(size=(5, 3))
     prior_v = ctx.rng.uniform(0.02, 0.1, size=(5, 3))
     check_gmvae(ctx, prior_m, prior_v, batch=30, repeats=200, label="far prior")
+
+
+@check(id="2g-hidden-batch", task="2g", points=1, timeout=20, seed=28,
+       title="semi-supervised VAE loss: one labelled example, alpha = 0")
+def ssvae_batches(ctx):
+    _public.check_ssvae(ctx, n_u=25, n_l=1, alpha=0.0, repeats=300, label="n_l = 1, alpha = 0")
+    _public.check_ssvae(ctx, n_u=1, n_l=20, alpha=0.5, repeats=300, label="n_u = 1")

@@ -69,3 +69,28 @@ def gmvae_negative_elbo_bound(x, encoder, decoder, prior_m, prior_v):
     rec = _rec(x, decoder(z_rec)).mean()
     kl = (log_normal(z_kl, qm, qv) - log_normal_mixture(z_kl, prior_m, prior_v)).mean()
     return rec + kl, kl, rec
+
+
+def ssvae_loss(x_u, x_l, y_l, classifier, encoder, decoder, alpha):
+    """Loop over classes; KL(q(y|x) || uniform) written out; ce via nll_loss."""
+    logits = classifier(x_u)
+    n_classes = logits.shape[-1]
+    probs = torch.softmax(logits, -1)
+    log_probs = torch.log_softmax(logits, -1)
+
+    def neg_elbo_l(x, y_onehot):
+        qm, qv = encoder(x, y_onehot)
+        z = sample_gaussian(qm, qv)
+        kl = 0.5 * (qm**2 + qv - 1.0 - torch.log(qv)).sum(-1)
+        return _rec(x, decoder(z, y_onehot)) + kl
+
+    expected = torch.zeros(len(x_u), dtype=x_u.dtype)
+    for c in range(n_classes):
+        y_c = F.one_hot(torch.full((len(x_u),), c), n_classes).to(x_u.dtype)
+        expected = expected + probs[:, c] * neg_elbo_l(x_u, y_c)
+    kl_y = (probs * (log_probs + math.log(n_classes))).sum(-1)
+    nelbo_u = (expected + kl_y).mean()
+    y_l1 = F.one_hot(y_l, n_classes).to(x_l.dtype)
+    nelbo_l = (neg_elbo_l(x_l, y_l1) + math.log(n_classes)).mean()
+    ce = F.nll_loss(torch.log_softmax(classifier(x_l), -1), y_l)
+    return nelbo_u + nelbo_l + alpha * ce, nelbo_u, nelbo_l, ce

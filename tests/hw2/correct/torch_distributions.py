@@ -69,3 +69,25 @@ def gmvae_negative_elbo_bound(x, encoder, decoder, prior_m, prior_v):
     prior = MixtureSameFamily(mix, _diag(prior_m, prior_v))
     kl = (q.log_prob(z) - prior.log_prob(z)).mean()
     return kl + rec, kl, rec
+
+
+def ssvae_loss(x_u, x_l, y_l, classifier, encoder, decoder, alpha):
+    n_classes = classifier(x_l[:1]).shape[-1]
+    eye = torch.eye(n_classes, dtype=x_u.dtype)
+
+    def neg_elbo_l(x, y_onehot):
+        qm, qv = encoder(x, y_onehot)
+        q = _diag(qm, qv)
+        z = q.rsample()
+        prior = _diag(torch.zeros_like(qm), torch.ones_like(qv))
+        log_py = Categorical(logits=torch.zeros(n_classes, dtype=x.dtype)).log_prob(
+            y_onehot.argmax(-1))
+        return -_log_px(x, decoder(z, y_onehot)) + kl_divergence(q, prior) - log_py
+
+    q_y = Categorical(logits=classifier(x_u))
+    y_all = eye[:, None, :].expand(n_classes, len(x_u), n_classes)
+    per_class = neg_elbo_l(x_u.expand(n_classes, *x_u.shape), y_all)  # (C, n_u)
+    nelbo_u = ((q_y.probs * per_class.T).sum(-1) - q_y.entropy()).mean()
+    nelbo_l = neg_elbo_l(x_l, eye[y_l]).mean()
+    ce = -Categorical(logits=classifier(x_l)).log_prob(y_l).mean()
+    return nelbo_u + nelbo_l + alpha * ce, nelbo_u, nelbo_l, ce
