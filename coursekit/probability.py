@@ -505,6 +505,17 @@ def kl_categorical(p, q) -> torch.Tensor:
     return (torch.special.xlogy(p, p) - torch.special.xlogy(p, q)).sum(-1)
 
 
+def _prepare_prob_pair(p, q):
+    """Tensors of two probability tables over the same number of categories."""
+    p, q = _prepare(p=p, q=q)
+    _check_probs(p, "p")
+    _check_probs(q, "q")
+    if p.shape[-1] != q.shape[-1]:
+        raise ValueError(f"q: expected {p.shape[-1]} categories like p, got shape "
+                         f"{tuple(q.shape)}")
+    return p, q
+
+
 def js_categorical(p, q) -> torch.Tensor:
     r"""Jensen-Shannon divergence ``JS = KL(p||m)/2 + KL(q||m)/2`` with ``m = (p + q)/2``.
 
@@ -516,12 +527,7 @@ def js_categorical(p, q) -> torch.Tensor:
     Returns:
         ``(...)``.
     """
-    p, q = _prepare(p=p, q=q)
-    _check_probs(p, "p")
-    _check_probs(q, "q")
-    if p.shape[-1] != q.shape[-1]:
-        raise ValueError(f"q: expected {p.shape[-1]} categories like p, got shape "
-                         f"{tuple(q.shape)}")
+    p, q = _prepare_prob_pair(p, q)
     m = 0.5 * (p + q)
     kl_pm = (torch.special.xlogy(p, p) - torch.special.xlogy(p, m)).sum(-1)
     kl_qm = (torch.special.xlogy(q, q) - torch.special.xlogy(q, m)).sum(-1)
@@ -539,12 +545,7 @@ def tv_categorical(p, q) -> torch.Tensor:
     Returns:
         ``(...)``.
     """
-    p, q = _prepare(p=p, q=q)
-    _check_probs(p, "p")
-    _check_probs(q, "q")
-    if p.shape[-1] != q.shape[-1]:
-        raise ValueError(f"q: expected {p.shape[-1]} categories like p, got shape "
-                         f"{tuple(q.shape)}")
+    p, q = _prepare_prob_pair(p, q)
     return 0.5 * (p - q).abs().sum(-1)
 
 
