@@ -74,6 +74,9 @@ def lab(python: Path, extra_args: list[str]) -> int:
     say("opening JupyterLab (Ctrl-C twice to stop)")
     cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *target,
            *extra_args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
+        say("running as root: passing --allow-root to JupyterLab")
+        cmd.append("--ServerApp.allow_root=True")
     try:
         return subprocess.call(cmd, cwd=ROOT)
     except KeyboardInterrupt:
