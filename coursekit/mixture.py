@@ -211,6 +211,14 @@ class _EMMixture:
 
     _name = "mixture"
 
+    def _initial_responsibilities(self, X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Starting responsibilities ``(n, K)``: one-hot k-means labels, or random rows."""
+        n, K = X.shape[0], self.n_components
+        if self.init_params == "kmeans":
+            _, labels = kmeans(X, K, generator=gen)
+            return torch.nn.functional.one_hot(labels, K).to(X.dtype)
+        resp = _rand((n, K), gen, X)
+        return resp / resp.sum(1, keepdim=True)
     def _init_common(self, n_components, tol, max_iter, n_init, init_params, random_state,
                      device, verbose):
         self.n_components = _check_int(n_components, "n_components", 1)
@@ -580,12 +588,7 @@ class GaussianMixture(_EMMixture):
         need_resp = self.weights_init is None or self.means_init is None \
             or self.precisions_init is None
         if need_resp:
-            if self.init_params == "kmeans":
-                _, labels = kmeans(X, K, generator=gen)
-                resp = torch.nn.functional.one_hot(labels, K).to(X.dtype)
-            else:
-                resp = _rand((n, K), gen, X)
-                resp = resp / resp.sum(1, keepdim=True)
+            resp = self._initial_responsibilities(X, gen)
             nk, means, cov = self._estimate_parameters(X, resp)
             weights = nk / n
         if self.weights_init is not None:
@@ -783,15 +786,8 @@ class BernoulliMixture(_EMMixture):
         return mean_ll + self._log_prior() / self._n_fit
 
     def _initialize(self, X: torch.Tensor, gen: torch.Generator) -> None:
-        n, K = X.shape[0], self.n_components
-        self._n_fit = n
-        if self.init_params == "kmeans":
-            _, labels = kmeans(X, K, generator=gen)
-            resp = torch.nn.functional.one_hot(labels, K).to(X.dtype)
-        else:
-            resp = _rand((n, K), gen, X)
-            resp = resp / resp.sum(1, keepdim=True)
-        self._m_step_resp(X, resp)
+        self._n_fit = X.shape[0]
+        self._m_step_resp(X, self._initial_responsibilities(X, gen))
 
     def _m_step_resp(self, X: torch.Tensor, resp: torch.Tensor) -> None:
         nk = resp.sum(0) + 10 * torch.finfo(X.dtype).eps
