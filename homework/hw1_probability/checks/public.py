@@ -337,20 +337,20 @@ def em_basic(ctx):
     )
 
 
-@check(
-    id="1e-monotone",
-    task="1e",
-    points=2,
-    timeout=20,
-    seed=142,
-    title="8 EM steps in a row: the log-likelihood never decreases",
-)
-def em_monotone(ctx):
-    x, w, m, c = two_blobs(ctx.rng, 80, 2, 3)
+def run_em_steps(ctx, x, w, m, c, steps: int):
+    """Call the student's ``em_step`` ``steps`` times in a row, checking each output.
+
+    Every step must return valid parameters (SPD covariances, positive weights
+    summing to 1) and report as ``log_likelihood_before`` the log-likelihood of
+    the parameters it was given, recomputed here independently. Returns the
+    final parameters and the recomputed log-likelihoods (``steps + 1`` values,
+    the starting one first).
+    """
+    k, d = m.shape
     reported, recomputed = [], [mixture_loglik(x, w, m, c)]
-    for step in range(8):
+    for step in range(steps):
         what = f"em_step (step {step})"
-        w, m, c, ll = em_output(ctx, ctx.call("em_step", x, w, m, c), 3, 2, what)
+        w, m, c, ll = em_output(ctx, ctx.call("em_step", x, w, m, c), k, d, what)
         assert_spd(ctx, c, f"new_covs (step {step})")
         ctx.assert_true(
             bool(np.all(w > 0) and abs(w.sum() - 1) < 1e-9),
@@ -366,6 +366,20 @@ def em_monotone(ctx):
         atol=1e-6,
         what="log_likelihood_before of each step",
     )
+    return w, m, c, recomputed
+
+
+@check(
+    id="1e-monotone",
+    task="1e",
+    points=2,
+    timeout=20,
+    seed=142,
+    title="8 EM steps in a row: the log-likelihood never decreases",
+)
+def em_monotone(ctx):
+    x, w, m, c = two_blobs(ctx.rng, 80, 2, 3)
+    w, m, c, recomputed = run_em_steps(ctx, x, w, m, c, steps=8)
     lls = np.array(recomputed)
     drops = np.diff(lls)
     worst = int(np.argmin(drops))
