@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 
 CHECK_ATTRIBUTE = "__coursekit_check__"
+# a check's calls use seed + n; seed_everything accepts seeds below 2**32
+MAX_SEED = 2**31
 
 
 class CheckFailure(Exception):
@@ -111,7 +113,9 @@ def check(
         task: the task this check scores, a key of ``homework.json``'s ``tasks``.
         points: points awarded when the check passes (> 0).
         timeout: seconds allowed for all the check's student calls together (> 0).
-        seed: seed of ``ctx.rng`` and of the student/reference calls (int >= 0).
+        seed: seed of ``ctx.rng`` and of the student/reference calls, an int in
+            ``[0, 2**31)`` (call ``n`` uses ``seed + n``, which
+            :func:`coursekit.runtime.seed_everything` accepts below ``2**32``).
         title: one-line description shown in reports (defaults to the id).
 
     Returns a decorator that attaches a :class:`CheckSpec` to the function and
@@ -129,8 +133,8 @@ def check(
         raise TypeError(f"check(): timeout must be a number of seconds, got {timeout!r}")
     if not timeout > 0 or not math.isfinite(timeout):
         raise ValueError(f"check(): timeout must be a finite number of seconds > 0, got {timeout}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"check(): seed must be an int >= 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < MAX_SEED:
+        raise ValueError(f"check(): seed must be an int in [0, 2**31), got {seed!r}")
     if not isinstance(title, str):
         raise TypeError(f"check(): title must be a str, got {type(title).__name__}")
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from coursekit.grading.checks import CheckFailure
 from coursekit.grading.homework import load_module
-from coursekit.grading.worker import decode, encode
+from coursekit.grading.wire import decode, encode
+from coursekit.runtime import seed_everything
 
 EXPECTED_FORMAT = 1
 
@@ -33,17 +34,6 @@ def call_key(name: str, args: tuple, kwargs: dict) -> str:
     """A stable hash of a call's name and plain-data arguments."""
     text = json.dumps(encode([name, list(args), dict(kwargs)]), sort_keys=True, allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _seed(seed: int) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 class LiveReference:
@@ -86,7 +76,7 @@ class LiveReference:
         import torch
 
         with torch.random.fork_rng(devices=[]):
-            _seed(seed)
+            seed_everything(seed)
             value = func(*t_args, **t_kwargs)
         return decode(encode(value))
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit.grading.checks import CheckError, CheckFailure, CheckTimeout
-from coursekit.grading.worker import PlainDataError, decode, encode
+from coursekit.grading.wire import PlainDataError, decode, encode
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 

@@ -82,6 +82,7 @@ def test_decorator_attaches_spec_and_keeps_function():
         (dict(points="2"), TypeError, "points"),
         (dict(timeout=-1), ValueError, "timeout"),
         (dict(seed=-2), ValueError, "seed"),
+        (dict(seed=2**31), ValueError, "seed"),
         (dict(title=5), TypeError, "title"),
     ],
 )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from coursekit.grading.checks import CheckFailure
+from coursekit.grading.reference import LiveReference
 from coursekit.grading.sandbox import Limits, Sandbox
-from coursekit.grading.worker import PlainDataError, decode, dumps, encode, loads
+from coursekit.grading.wire import PlainDataError, decode, dumps, encode, loads
 
 from .conftest import SUBMISSIONS
 
@@ -83,6 +86,11 @@ def test_worker_is_isolated(tmp_path):
         who = box.call("identity", (), {}, seed=0, timeout=10)
         assert who["files"] == ["submission.py"] and who["cwd"] != os.getcwd()
         assert box.call("address_space", (), {}, seed=0, timeout=10) == 3 * 1024**3
+        reference = LiveReference(SUBMISSIONS / "probe")
+        for seed in (0, 7, 2**31 + 5):  # student and reference draw the same numbers
+            got = box.call("draws", (), {}, seed=seed, timeout=10)
+            want = reference.run("draws", (), {}, seed)
+            assert got[0] == want[0] and all(np.array_equal(g, w) for g, w in zip(got, want))
         with pytest.raises(CheckFailure, match="generator is not plain data"):
             box.call("generator", (), {}, seed=0, timeout=10)
         with pytest.raises(CheckFailure, match="does not define a function 'nope'"):
@@ -95,3 +103,21 @@ def test_worker_is_isolated(tmp_path):
                 [],
                 "PermissionError",
             )
+
+
+def test_worker_imports_only_the_wire_format_and_runtime():
+    """The untrusted entry point loads no grader code (checks, reference, sandbox)."""
+    code = (
+        "import sys, coursekit.grading.worker; "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('coursekit'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [
+        "coursekit",
+        "coursekit.grading",
+        "coursekit.grading.wire",
+        "coursekit.grading.worker",
+        "coursekit.runtime",
+    ]

@@ -1,8 +1,12 @@
 """Probes the sandbox from the inside (used by test_sandbox.py)."""
 
 import os
+import random
 import resource
 import socket
+
+import numpy as np
+import torch
 
 
 def network():
@@ -34,3 +38,7 @@ def echo(*args, **kwargs):
 
 def generator():
     return (i for i in range(3))
+
+
+def draws():
+    return [random.random(), np.random.rand(3), torch.rand(2), torch.randn(2, dtype=torch.float64)]
