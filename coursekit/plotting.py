@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from coursekit.train.history import smooth
+
 
 def _to_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
@@ -166,11 +168,10 @@ def image_grid(
 def plot_history(history, ax=None, keys=("loss",), smooth_window: int | None = None):
     """Training curves of a :class:`coursekit.train.History` (or a dict of lists).
 
-    Per-step values are drawn faintly with a moving average on top; validation
-    values (one per epoch) are placed at the step where each epoch ended.
+    Per-step values are drawn faintly with a moving average on top, at the steps
+    where they were logged; validation values are placed at the steps where they
+    were logged (without those, at the end of each epoch).
     """
-    from coursekit.train import smooth
-
     ax = ax or plt.gca()
     train = history.train if hasattr(history, "train") else dict(history)
     val = getattr(history, "val", {})
@@ -178,15 +179,22 @@ def plot_history(history, ax=None, keys=("loss",), smooth_window: int | None = N
         if key not in train:
             raise ValueError(f"keys: {key!r} was not logged; logged: {sorted(train)}")
         values = train[key]
-        steps = np.arange(1, len(values) + 1)
+        steps = _logged_at(history, "train_steps", key, len(values), 1.0)
         line = ax.plot(steps, values, alpha=0.25)[0]
         ax.plot(steps, smooth(values, smooth_window), color=line.get_color(),
                 label=f"train {key}")
         if key in val and val[key]:
-            n_epochs = len(val[key])
-            per_epoch = len(values) / n_epochs
-            ax.plot(per_epoch * np.arange(1, n_epochs + 1), val[key], "o--",
-                    color=line.get_color(), markersize=3, label=f"val {key}")
+            per_epoch = len(values) / len(val[key])
+            ax.plot(_logged_at(history, "val_steps", key, len(val[key]), per_epoch), val[key],
+                    "o--", color=line.get_color(), markersize=3, label=f"val {key}")
     ax.set_xlabel("step")
     ax.legend()
     return ax
+
+
+def _logged_at(history, field: str, key: str, n: int, spacing: float) -> np.ndarray:
+    """Steps of ``n`` logged values: ``history.<field>[key]`` if recorded, else evenly spaced."""
+    steps = getattr(history, field, {}).get(key)
+    if steps is not None and len(steps) == n:
+        return np.asarray(steps)
+    return spacing * np.arange(1, n + 1)

@@ -1,0 +1,56 @@
+"""Random-number-generator states and checkpoint files for :class:`~coursekit.train.Trainer`."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def rng_state(loader_generator: torch.Generator | None) -> dict:
+    """The states of Python's, NumPy's and torch's (CPU, CUDA) RNGs and of the data shuffler."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "loader": None if loader_generator is None else loader_generator.get_state(),
+    }
+
+
+def set_rng_state(state: dict, loader_generator: torch.Generator | None) -> None:
+    """Restore what :func:`rng_state` returned."""
+    if (state["loader"] is None) != (loader_generator is None):
+        saved = "without" if state["loader"] is None else "with"
+        raise ValueError(f"seed: the checkpoint was saved by a Trainer {saved} a seed; "
+                         "build the Trainer with the same seed setting to resume it")
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if loader_generator is not None:
+        loader_generator.set_state(state["loader"])
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors go back to their devices).
+
+    It is unpickled in full (user state may hold any object): load only your own files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no checkpoint file at {str(path)!r}")
+    return torch.load(path, weights_only=False)
