@@ -14,19 +14,13 @@ import traceback
 from pathlib import Path
 
 
-def _find_submission(folder: Path) -> Path | None:
-    found = [p for p in folder.rglob("submission.py") if "__MACOSX" not in p.parts]
-    if not found:
-        return None
-    return min(found, key=lambda p: (len(p.relative_to(folder).parts), str(p)))
-
-
 def run(source: Path, submission_dir: Path, results: Path, homework: str) -> dict:
     """Grade and return the Gradescope results dict (raises on infrastructure errors)."""
     from coursekit.grading.batch import gradescope_results
     from coursekit.grading.grader import grade_submission
+    from coursekit.grading.locate import find_submission
 
-    file = _find_submission(submission_dir)
+    file, _ = find_submission(submission_dir)
     if file is None:
         return {
             "score": 0.0,

@@ -24,7 +24,6 @@ import shutil
 import statistics
 import tempfile
 import threading
-import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +31,9 @@ from pathlib import Path
 from coursekit import __version__
 from coursekit.grading.grader import grade_submission
 from coursekit.grading.homework import Homework, load_checks
+from coursekit.grading.locate import find_submission
 from coursekit.grading.reference import LiveReference
 from coursekit.grading.sandbox import Limits
-
-MAX_ZIP_BYTES = 20 * 1024 * 1024
 
 
 @dataclass
@@ -51,31 +49,6 @@ class Submission:
 def _safe_name(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in name).strip(".")
     return cleaned or "student"
-
-
-def _from_zip(path: Path, workdir: Path) -> tuple[Path | None, str]:
-    """Extract the shallowest ``submission.py`` of a zip (no other member is written)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = [
-                m
-                for m in archive.infolist()
-                if not m.is_dir()
-                and Path(m.filename).name == "submission.py"
-                and "__MACOSX" not in m.filename
-            ]
-            if not members:
-                return None, "the zip file has no submission.py"
-            member = min(members, key=lambda m: (m.filename.count("/"), m.filename))
-            if member.file_size > MAX_ZIP_BYTES:
-                return None, "submission.py in the zip is larger than 20 MB"
-            target = workdir / _safe_name(path.stem)
-            target.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as src, open(target / "submission.py", "wb") as dst:
-                dst.write(src.read(MAX_ZIP_BYTES + 1)[:MAX_ZIP_BYTES])
-            return target / "submission.py", ""
-    except (zipfile.BadZipFile, OSError) as err:
-        return None, f"the zip file could not be read ({err})"
 
 
 def collect_submissions(paths: list, workdir: Path) -> list[Submission]:
@@ -98,7 +71,7 @@ def collect_submissions(paths: list, workdir: Path) -> list[Submission]:
                 )
             )
         elif path.suffix == ".zip" and path.is_file():
-            file, problem = _from_zip(path, workdir)
+            file, problem = find_submission(path, extract_to=workdir / _safe_name(path.stem))
             subs.append(Submission(_safe_name(path.stem), path, file, problem))
         elif path.suffix == ".py" and path.is_file():
             subs.append(Submission(_safe_name(path.resolve().parent.name), path, path))
