@@ -24,9 +24,9 @@ def rng_state(loader_generator: torch.Generator | None) -> dict:
 def set_rng_state(state: dict, loader_generator: torch.Generator | None) -> None:
     """Restore what :func:`rng_state` returned."""
     if (state["loader"] is None) != (loader_generator is None):
-        saved = "without" if state["loader"] is None else "with"
-        raise ValueError(f"seed: the checkpoint was saved by a Trainer {saved} a seed; "
-                         "build the Trainer with the same seed setting to resume it")
+        saved = "not " if state["loader"] is None else ""
+        raise ValueError(f"seed: the checkpoint's data shuffling was {saved}seeded; build the "
+                         "Trainer's data and seed as when it was saved to resume it")
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])

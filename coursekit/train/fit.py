@@ -101,6 +101,8 @@ def fit(
         :class:`History` with per-step, per-epoch and validation curves.
     """
     _check_fit_args(epochs, batch_size, clip_grad_norm)
+    if val_data is not None:
+        as_batches(val_data, "val_data", 1, False, None)  # its type and values, before training
     if device is not None:
         from coursekit.runtime import get_device
 

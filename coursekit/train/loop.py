@@ -124,6 +124,11 @@ class Trainer:
         device: where batches go (default: the first model's device, else the CPU).
         progress, desc: the ``tqdm.auto`` progress bar.
 
+    Checkpoints (:meth:`save`, :meth:`load`) resume exactly, mid-epoch too, when the
+    data is shuffled by the trainer's ``seed``, by a ``DataLoader``'s own ``generator``
+    or by torch's global RNG (the epoch's batches so far are replayed and skipped);
+    data with other randomness of its own resumes with fresh draws.
+
     Attributes:
         history: the :class:`History` of every run so far.
         step, epoch: steps taken and epochs completed.
@@ -146,10 +151,12 @@ class Trainer:
         self.schedule_every = schedule_every
         self.state = {} if state is None else state
         self.device = self._device(device)
-        self.generator = None if seed is None else make_generator(seed)
         self.batches, self._check_each = as_batches(
             train_data, "train_data", _positive_int("batch_size", batch_size), shuffle,
-            self.generator)
+            None if seed is None else make_generator(seed))
+        # what shuffles the data: our generator, a DataLoader's own one, else torch's global RNG
+        shuffler = getattr(self.batches, "generator", None)
+        self._shuffler = shuffler if isinstance(shuffler, torch.Generator) else None
         self.progress, self.desc = progress, desc
         self.history = History()
         self.epoch = 0
@@ -252,16 +259,16 @@ class Trainer:
     def _open_epoch(self):
         """A fresh iterator over the data; mid-epoch (after loading) replay the epoch so far."""
         if self._position == 0:
-            self._epoch_rng = rng_state(self.generator)
+            self._epoch_rng = rng_state(self._shuffler)
             return iter(self.batches)
-        now = rng_state(self.generator)
-        set_rng_state(self._epoch_rng, self.generator)
+        now = rng_state(self._shuffler)
+        set_rng_state(self._epoch_rng, self._shuffler)
         iterator = iter(self.batches)
         for _ in range(self._position):
             if next(iterator, _END) is _END:
                 raise ValueError(f"train_data: has fewer batches per epoch than the "
                                  f"{self._position} taken when the checkpoint was saved")
-        set_rng_state(now, self.generator)
+        set_rng_state(now, self._shuffler)
         return iterator
 
     def _take_step(self, batch) -> None:
@@ -322,7 +329,7 @@ class Trainer:
             "history": dataclasses.asdict(self.history),
             "counters": {"epoch": self.epoch, "position": self._position,
                          "sums": dict(self._sums), "counts": dict(self._counts)},
-            "rng": rng_state(self.generator),
+            "rng": rng_state(self._shuffler),
             "epoch_rng": self._epoch_rng,
         }
 
@@ -342,7 +349,7 @@ class Trainer:
         self.epoch, self._position = counters["epoch"], counters["position"]
         self._sums, self._counts = dict(counters["sums"]), dict(counters["counts"])
         self._epoch_rng, self._iterator = checkpoint["epoch_rng"], None
-        set_rng_state(checkpoint["rng"], self.generator)
+        set_rng_state(checkpoint["rng"], self._shuffler)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write :meth:`state_dict` to ``path`` (atomically: via a temporary file)."""
