@@ -42,12 +42,22 @@ import warnings
 import numpy as np
 import torch
 
-from coursekit.runtime import get_device, make_generator
+from coursekit import functional as F
+from coursekit._validation import (
+    as_data,
+    as_generator,
+    check_choice,
+    check_count,
+    check_floating_dtype,
+    check_number,
+)
+from coursekit.exceptions import ConvergenceWarning, NotFittedError
+from coursekit.functional import LOG_2PI
+from coursekit.runtime import get_device
 
 __all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "kmeans",
            "select_bernoulli_mixture"]
 
-LOG_2PI = math.log(2.0 * math.pi)
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 INIT_PARAMS = ("kmeans", "random")
 # rows are processed in chunks of at most this many (rows x K x d) elements: the
@@ -56,101 +66,16 @@ _CHUNK_ELEMENTS = 2**18
 _CHUNK_ELEMENTS_M_STEP = 2**20
 
 
-class ConvergenceWarning(UserWarning):
-    """EM stopped at ``max_iter`` before the lower bound changed by less than ``tol``."""
-
-
-class NotFittedError(ValueError, AttributeError):
-    """A method that needs fitted parameters was called before ``fit``/``initialize``."""
-
-
 # --------------------------------------------------------------------------------------
-# helpers
+# k-means
 # --------------------------------------------------------------------------------------
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value}")
-    return int(value)
-
-
-def _check_float(value, name: str, low: float, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < low or (strict and value == low):
-        raise ValueError(f"{name}: expected a finite number {'>' if strict else '>='} {low}, "
-                         f"got {value}")
-    return value
-
-
-def _check_dtype(dtype) -> torch.dtype:
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype: expected a floating torch.dtype such as torch.float64, "
-                        f"got {dtype!r}")
-    return dtype
-
-
-def _as_data(X, name: str, device, dtype: torch.dtype) -> torch.Tensor:
-    """``X`` as a finite ``(n, d)`` tensor of ``dtype`` on ``device`` (default: its own)."""
-    if isinstance(X, torch.Tensor):
-        t = X.detach()
-    elif isinstance(X, (np.ndarray, list, tuple)):
-        try:
-            t = torch.as_tensor(np.asarray(X, dtype=np.float64))
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{name}: expected numbers, got {X!r:.80}") from err
-    else:
-        raise TypeError(f"{name}: expected a torch.Tensor or a NumPy array of shape "
-                        f"(n_samples, n_features), got {type(X).__name__}")
-    if t.dim() != 2:
-        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features), "
-                         f"got shape {tuple(t.shape)}")
-    if t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"{name}: expected at least one sample and one feature, "
-                         f"got shape {tuple(t.shape)}")
-    t = t.to(device=device if device is not None else t.device, dtype=dtype)
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: expected finite values, got NaN or inf")
-    return t
-
-
-def _generator(seed, name: str = "random_state") -> torch.Generator:
-    try:
-        return make_generator(seed)
-    except ValueError as err:
-        raise ValueError(f"{name}: expected None, a non-negative int or a torch.Generator, "
-                         f"got {seed!r}") from err
-
-
-def _rand(shape, gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
-    """Uniform [0, 1) numbers drawn with ``gen`` (on its device), moved next to ``like``."""
-    return torch.rand(shape, generator=gen, device=gen.device, dtype=like.dtype).to(like.device)
-
-
-def _sq_dist(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances ``(n, K)`` between rows of ``X (n, d)`` and ``C (K, d)``."""
-    d2 = (X * X).sum(1, keepdim=True) - 2.0 * X @ C.T + (C * C).sum(1)
-    return d2.clamp_min_(0.0)
-
-
-def _sample_index(weights: torch.Tensor, gen: torch.Generator) -> int:
-    """One index drawn with probability proportional to ``weights (n,)`` (inverse CDF)."""
-    cdf = torch.cumsum(weights, 0)
-    u = _rand((1,), gen, cdf) * cdf[-1]
-    return int(torch.searchsorted(cdf, u).clamp_max(len(cdf) - 1))
-
-
 def kmeans(X, n_clusters: int, *, n_iter: int = 20, generator=None
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """k-means clustering: k-means++ seeding then Lloyd iterations (until labels are stable).
 
-    k-means++ picks the first centre uniformly from the data and each next one
-    with probability proportional to the squared distance to the nearest centre
-    chosen so far. Lloyd alternates ``labels = argmin_k ||x - c_k||^2`` and
-    ``c_k = mean of its points``; an empty cluster is moved to the point
-    farthest from its centre.
+    Seeding is :func:`coursekit.functional.kmeans_plusplus`. Lloyd alternates
+    ``labels = argmin_k ||x - c_k||^2`` and ``c_k = mean of its points``; an empty
+    cluster is moved to the point farthest from its centre.
 
     Args:
         X: ``(n, d)`` tensor.
@@ -161,36 +86,24 @@ def kmeans(X, n_clusters: int, *, n_iter: int = 20, generator=None
     Returns:
         ``(centers, labels)`` of shapes ``(K, d)`` and ``(n,)`` (int64).
     """
-    if not isinstance(X, torch.Tensor):
-        X = _as_data(X, "X", None, torch.float64)
-    n = X.shape[0]
-    K = _check_int(n_clusters, "n_clusters", 1)
-    if K > n:
-        raise ValueError(f"n_clusters: expected at most n_samples={n} clusters, got {K}")
-    n_iter = _check_int(n_iter, "n_iter", 0)
-    gen = _generator(generator, "generator")
-    centers = X.new_empty(K, X.shape[1])
-    centers[0] = X[int(_rand((1,), gen, X) * n) % n]
-    closest = _sq_dist(X, centers[:1]).squeeze(1)
-    for k in range(1, K):
-        total = closest.sum()
-        i = _sample_index(closest, gen) if float(total) > 0 else int(_rand((1,), gen, X) * n) % n
-        centers[k] = X[i]
-        closest = torch.minimum(closest, _sq_dist(X, centers[k : k + 1]).squeeze(1))
-    labels = _sq_dist(X, centers).argmin(1)
+    X = as_data(X, "X")
+    n_iter = check_count(n_iter, "n_iter", 0)
+    centers, _ = F.kmeans_plusplus(X, n_clusters, generator)
+    K = centers.shape[0]
+    labels = F._sq_dist(X, centers).argmin(1)
     for _ in range(n_iter):
         counts = torch.bincount(labels, minlength=K).to(X.dtype)
         sums = X.new_zeros(K, X.shape[1]).index_add_(0, labels, X)
         new_centers = sums / counts.clamp_min(1).unsqueeze(1)
         empty = counts == 0
         if bool(empty.any()):
-            far = _sq_dist(X, new_centers).gather(1, labels[:, None]).squeeze(1)
+            far = F._sq_dist(X, new_centers).gather(1, labels[:, None]).squeeze(1)
             for k in torch.nonzero(empty).flatten().tolist():
                 i = int(far.argmax())
                 new_centers[k] = X[i]
                 far[i] = -1.0
         centers = new_centers
-        new_labels = _sq_dist(X, centers).argmin(1)
+        new_labels = F._sq_dist(X, centers).argmin(1)
         if torch.equal(new_labels, labels):
             break
         labels = new_labels
@@ -217,22 +130,17 @@ class _EMMixture:
         if self.init_params == "kmeans":
             _, labels = kmeans(X, K, generator=gen)
             return torch.nn.functional.one_hot(labels, K).to(X.dtype)
-        resp = _rand((n, K), gen, X)
+        resp = F._uniform((n, K), gen, X)
         return resp / resp.sum(1, keepdim=True)
     def _init_common(self, n_components, tol, max_iter, n_init, init_params, random_state,
                      device, verbose):
-        self.n_components = _check_int(n_components, "n_components", 1)
-        self.tol = _check_float(tol, "tol", 0.0)
-        self.max_iter = _check_int(max_iter, "max_iter", 0)
-        self.n_init = _check_int(n_init, "n_init", 1)
-        if init_params not in INIT_PARAMS:
-            raise ValueError(f"init_params: expected one of {INIT_PARAMS}, got {init_params!r}")
-        self.init_params = init_params
-        if not (random_state is None or isinstance(random_state, torch.Generator)
-                or (isinstance(random_state, (int, np.integer))
-                    and not isinstance(random_state, bool) and random_state >= 0)):
-            raise ValueError(f"random_state: expected None, a non-negative int or a "
-                             f"torch.Generator, got {random_state!r}")
+        self.n_components = check_count(n_components, "n_components", 1)
+        self.tol = check_number(tol, "tol", low=0.0)
+        self.max_iter = check_count(max_iter, "max_iter", 0)
+        self.n_init = check_count(n_init, "n_init", 1)
+        self.init_params = check_choice(init_params, "init_params", INIT_PARAMS)
+        if not isinstance(random_state, torch.Generator):
+            as_generator(random_state)  # validates now; a generator is made at fit time
         self.random_state = random_state
         self.device = None if device is None else get_device(device)
         self.verbose = bool(verbose)
@@ -269,7 +177,7 @@ class _EMMixture:
         self._check_n_samples(X)
         gen = self._rng if generator is None and self._rng is not None else None
         if gen is None:
-            gen = _generator(self.random_state if generator is None else generator)
+            gen = as_generator(self.random_state if generator is None else generator)
             self._rng = gen
         self._initialize(X, gen)
         return self
@@ -287,7 +195,7 @@ class _EMMixture:
         """
         X = self._check_X(X, fitting=True)
         self._check_n_samples(X)
-        self._rng = _generator(self.random_state)
+        self._rng = as_generator(self.random_state)
         best_bound, best_params, best_bounds, best_objs = -math.inf, None, [], []
         best_n_iter, best_converged = 0, False
         for init in range(self.n_init):
@@ -385,13 +293,13 @@ class _EMMixture:
 
     def _sample_setup(self, n_samples, generator):
         self._require_fitted()
-        n = _check_int(n_samples, "n_samples", 1)
+        n = check_count(n_samples, "n_samples", 1)
         if generator is None:
             if self._rng is None:
-                self._rng = _generator(self.random_state)
+                self._rng = as_generator(self.random_state)
             gen = self._rng
         else:
-            gen = _generator(generator, "generator")
+            gen = as_generator(generator, "generator")
         weights = self.weights_.detach().to(device=gen.device, dtype=torch.float64)
         labels = torch.multinomial(weights, n, replacement=True, generator=gen)
         return n, gen, labels.to(self._param_device())
@@ -455,12 +363,10 @@ class GaussianMixture(_EMMixture):
                  dtype: torch.dtype = torch.float64, verbose: bool = False):
         self._init_common(n_components, tol, max_iter, n_init, init_params, random_state,
                           device, verbose)
-        if covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"covariance_type: expected one of {COVARIANCE_TYPES}, "
-                             f"got {covariance_type!r}")
-        self.covariance_type = covariance_type
-        self.reg_covar = _check_float(reg_covar, "reg_covar", 0.0)
-        self.dtype = _check_dtype(dtype)
+        self.covariance_type = check_choice(covariance_type, "covariance_type",
+                                            COVARIANCE_TYPES)
+        self.reg_covar = check_number(reg_covar, "reg_covar", low=0.0)
+        self.dtype = check_floating_dtype(dtype)
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_init = precisions_init
@@ -476,7 +382,7 @@ class GaussianMixture(_EMMixture):
             device = self.device
         else:
             device = self._param_device()
-        X = _as_data(X, "X", device, self.dtype)
+        X = as_data(X, "X", device, self.dtype)
         if not fitting and self._is_fitted() and X.shape[1] != self.means_.shape[1]:
             raise ValueError(f"X: expected {self.means_.shape[1]} features (as in fit), "
                              f"got shape {tuple(X.shape)}")
@@ -748,8 +654,8 @@ class BernoulliMixture(_EMMixture):
                  verbose: bool = False):
         self._init_common(n_components, tol, max_iter, n_init, init_params, random_state,
                           device, verbose)
-        self.alpha = _check_float(alpha, "alpha", 0.0)
-        self.dtype = _check_dtype(dtype)
+        self.alpha = check_number(alpha, "alpha", low=0.0)
+        self.dtype = check_floating_dtype(dtype)
         self.weights_ = self.means_ = None
         self._n_fit = None
 
@@ -758,7 +664,7 @@ class BernoulliMixture(_EMMixture):
 
     def _check_X(self, X, fitting: bool = False) -> torch.Tensor:
         device = self.device if (fitting or not self._is_fitted()) else self._param_device()
-        X = _as_data(X, "X", device, self.dtype)
+        X = as_data(X, "X", device, self.dtype)
         if bool(((X != 0) & (X != 1)).any()):
             raise ValueError("X: expected binary values in {0, 1} (binarise the data first, "
                              "e.g. load_digits(binarize='static'))")

@@ -35,7 +35,19 @@ import numpy as np
 import torch
 import torch.distributions as D
 
-LOG_2PI = math.log(2.0 * math.pi)
+from coursekit import functional as F
+from coursekit._validation import (
+    as_float_tensor,
+    check_count,
+    check_event,
+    check_finite,
+    check_probs,
+    check_square,
+    check_unit_interval,
+    check_vector,
+    prepare,
+)
+from coursekit.functional import LOG_2PI
 
 __all__ = [
     "bernoulli_log_prob",
@@ -60,78 +72,15 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------
-# input handling
-# --------------------------------------------------------------------------------------
-def _to_tensor(value, name: str) -> torch.Tensor:
-    """``value`` as a floating tensor; array-likes become float64."""
-    if isinstance(value, torch.Tensor):
-        t = value
-    elif isinstance(value, (np.ndarray, list, tuple, int, float, np.number)) and not isinstance(
-        value, bool
-    ):
-        try:
-            t = torch.as_tensor(np.asarray(value, dtype=np.float64))
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{name}: expected a tensor of numbers, got {value!r}") from err
-    else:
-        raise TypeError(
-            f"{name}: expected a torch.Tensor (or a NumPy array / list of numbers), "
-            f"got {type(value).__name__}"
-        )
-    if t.is_complex():
-        raise TypeError(f"{name}: expected a real tensor, got dtype {t.dtype}")
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
-    return t
-
-
-def _prepare(**named) -> list[torch.Tensor]:
-    """Convert the named arguments to tensors of one floating dtype on one device."""
-    tensors = {k: _to_tensor(v, k) for k, v in named.items()}
-    given = [tensors[k] for k, v in named.items() if isinstance(v, torch.Tensor)]
-    device = given[0].device if given else None
-    # arrays and lists follow the torch tensors' dtype (like Python scalars in torch)
-    dtype = None
-    for t in given or list(tensors.values()):
-        dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
-    out = []
-    for t in tensors.values():
-        out.append(t.to(device=device if device is not None else t.device, dtype=dtype))
-    return out
-
-
-def _check_vector(t: torch.Tensor, name: str, d: int | None = None) -> None:
-    if t.dim() < 1:
-        raise ValueError(f"{name}: expected shape (..., d) with at least 1 dimension, "
-                         f"got a scalar")
-    if d is not None and t.shape[-1] != d:
-        raise ValueError(f"{name}: expected last dimension d={d}, got shape {tuple(t.shape)}")
-
-
-def _check_square(t: torch.Tensor, name: str, d: int | None = None) -> None:
-    if t.dim() < 2 or t.shape[-1] != t.shape[-2]:
-        raise ValueError(f"{name}: expected a square matrix of shape (..., d, d), "
-                         f"got shape {tuple(t.shape)}")
-    if d is not None and t.shape[-1] != d:
-        raise ValueError(f"{name}: expected shape (..., {d}, {d}) to match the mean's d={d}, "
-                         f"got shape {tuple(t.shape)}")
-
-
-def _check_finite(t: torch.Tensor, name: str) -> None:
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: expected finite values, got NaN or inf")
-
-
 def safe_cholesky(cov: torch.Tensor, name: str = "cov") -> torch.Tensor:
     """Lower Cholesky factor ``L`` with ``cov = L L^T``; ``cov: (..., d, d)`` -> ``(..., d, d)``.
 
     Raises ``ValueError`` naming ``name`` when ``cov`` is not square, not
     symmetric (relative tolerance ``1000 eps`` of its dtype) or not positive definite.
     """
-    cov = _to_tensor(cov, name)
-    _check_square(cov, name)
-    _check_finite(cov, name)
+    cov = as_float_tensor(cov, name)
+    check_square(cov, name)
+    check_finite(cov, name)
     c = cov.detach()
     scale = c.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(c.dtype).tiny)
     asym = ((c - c.mT).abs() / scale).amax()
@@ -162,29 +111,6 @@ def _mahalanobis_sq(L: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
     diff = diff.expand(*batch, diff.shape[-1])
     z = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False).squeeze(-1)
     return (z * z).sum(-1)
-
-
-def _check_probs(p: torch.Tensor, name: str, dims: int = 1) -> None:
-    """``p`` non-negative and summing to 1 over its last ``dims`` dimensions."""
-    if p.dim() < dims:
-        raise ValueError(f"{name}: expected probabilities of shape (..., k) with at least "
-                         f"{dims} dimension(s), got shape {tuple(p.shape)}")
-    _check_finite(p, name)
-    if bool((p < 0).any()):
-        raise ValueError(f"{name}: expected non-negative probabilities, got min {float(p.min())}")
-    total = p.sum(dim=tuple(range(-dims, 0)))
-    tol = 1e-6 if p.dtype == torch.float64 else 1e-4
-    if bool(((total - 1).abs() > tol).any()):
-        worst = float(total.flatten()[(total - 1).abs().flatten().argmax()])
-        raise ValueError(f"{name}: expected probabilities summing to 1 over the last "
-                         f"{'axis' if dims == 1 else f'{dims} axes'}, got a sum of {worst:.6g}")
-
-
-def _check_positive(t: torch.Tensor, name: str) -> None:
-    _check_finite(t, name)
-    if bool((t <= 0).any()):
-        raise ValueError(f"{name}: expected strictly positive values (variances), "
-                         f"got min {float(t.min())}")
 
 
 def _index(idx, d: int, name: str) -> torch.Tensor:
@@ -244,37 +170,19 @@ def gaussian_log_prob(x, mean, cov) -> torch.Tensor:
     Returns:
         ``(...)``: the broadcast batch shape.
     """
-    x, mean, cov = _prepare(x=x, mean=mean, cov=cov)
-    _check_vector(mean, "mean")
+    x, mean, cov = prepare(x=x, mean=mean, cov=cov)
+    check_vector(mean, "mean")
     d = mean.shape[-1]
-    _check_vector(x, "x", d)
-    _check_square(cov, "cov", d)
+    check_vector(x, "x", d)
+    check_square(cov, "cov", d)
     L = safe_cholesky(cov, "cov")
     diff = x - mean
     maha = _mahalanobis_sq(L, diff)
     return -0.5 * (d * LOG_2PI + _logdet_from_cholesky(L) + maha)
 
 
-def diag_gaussian_log_prob(x, mean, var) -> torch.Tensor:
-    r"""Log-density of a Gaussian with diagonal covariance ``diag(var)``, summed over ``d``.
-
-    .. math::
-        \log N(x; \mu, \mathrm{diag}(\sigma^2)) = -\tfrac12 \sum_{j=1}^d
-        \Big(\log 2\pi + \log \sigma_j^2 + \frac{(x_j - \mu_j)^2}{\sigma_j^2}\Big)
-
-    Args:
-        x: ``(..., d)``; mean: ``(..., d)``; var: ``(..., d)`` strictly positive.
-
-    Returns:
-        ``(...)``.
-    """
-    x, mean, var = _prepare(x=x, mean=mean, var=var)
-    _check_vector(mean, "mean")
-    d = mean.shape[-1]
-    _check_vector(x, "x", d)
-    _check_vector(var, "var", d)
-    _check_positive(var, "var")
-    return -0.5 * (LOG_2PI + torch.log(var) + (x - mean) ** 2 / var).sum(-1)
+diag_gaussian_log_prob = F.log_normal_diag
+"""Log-density of a diagonal Gaussian: :func:`coursekit.functional.log_normal_diag`."""
 
 
 def bernoulli_log_prob(x, logits) -> torch.Tensor:
@@ -290,12 +198,10 @@ def bernoulli_log_prob(x, logits) -> torch.Tensor:
     Returns:
         ``(...)``.
     """
-    x, logits = _prepare(x=x, logits=logits)
-    _check_vector(logits, "logits")
-    _check_vector(x, "x", logits.shape[-1])
-    if bool(((x != 0) & (x != 1)).any()):
-        raise ValueError("x: expected binary values in {0, 1}")
-    return -torch.nn.functional.softplus(-(2 * x - 1) * logits).sum(-1)
+    x, logits = prepare(x=x, logits=logits)
+    check_event({"x": x, "logits": logits})
+    check_unit_interval(x, "x", binary=True)
+    return F._log_bernoulli_logits(x, logits)
 
 
 def gaussian_marginal(mean, cov, idx) -> tuple[torch.Tensor, torch.Tensor]:
@@ -308,10 +214,10 @@ def gaussian_marginal(mean, cov, idx) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         ``(mean_a, cov_aa)`` of shapes ``(..., k)`` and ``(..., k, k)``.
     """
-    mean, cov = _prepare(mean=mean, cov=cov)
-    _check_vector(mean, "mean")
+    mean, cov = prepare(mean=mean, cov=cov)
+    check_vector(mean, "mean")
     d = mean.shape[-1]
-    _check_square(cov, "cov", d)
+    check_square(cov, "cov", d)
     a = _index(idx, d, "idx")
     return mean.index_select(-1, a.to(mean.device)), _submatrix(cov, a, a)
 
@@ -336,16 +242,16 @@ def gaussian_conditional(mean, cov, idx_a, x_b) -> tuple[torch.Tensor, torch.Ten
     Returns:
         ``(mean_a_given_b, cov_a_given_b)`` with shapes ``(..., k)`` and ``(..., k, k)``.
     """
-    mean, cov, x_b = _prepare(mean=mean, cov=cov, x_b=x_b)
-    _check_vector(mean, "mean")
+    mean, cov, x_b = prepare(mean=mean, cov=cov, x_b=x_b)
+    check_vector(mean, "mean")
     d = mean.shape[-1]
-    _check_square(cov, "cov", d)
+    check_square(cov, "cov", d)
     a = _index(idx_a, d, "idx_a")
     if a.numel() == d:
         raise ValueError(f"idx_a: expected a strict subset of the {d} indices so that b is "
                          f"not empty, got all of them")
     b = _complement(a, d)
-    _check_vector(x_b, "x_b", b.numel())
+    check_vector(x_b, "x_b", b.numel())
     dev = mean.device
     mu_a, mu_b = mean.index_select(-1, a.to(dev)), mean.index_select(-1, b.to(dev))
     s_aa, s_ab, s_bb = _submatrix(cov, a, a), _submatrix(cov, a, b), _submatrix(cov, b, b)
@@ -371,13 +277,13 @@ def gaussian_mle(x) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         ``(mean, cov)`` of shapes ``(..., d)`` and ``(..., d, d)``.
     """
-    (x,) = _prepare(x=x)
+    (x,) = prepare(x=x)
     if x.dim() < 2:
         raise ValueError(f"x: expected data of shape (n, d), got shape {tuple(x.shape)}")
     n = x.shape[-2]
     if n < 1:
         raise ValueError("x: expected at least one sample, got n=0")
-    _check_finite(x, "x")
+    check_finite(x, "x")
     mean = x.mean(-2)
     diff = x - mean.unsqueeze(-2)
     cov = diff.mT @ diff / n
@@ -396,8 +302,8 @@ def entropy_categorical(p) -> torch.Tensor:
     Returns:
         ``(...)``.
     """
-    (p,) = _prepare(p=p)
-    _check_probs(p, "p")
+    (p,) = prepare(p=p)
+    check_probs(p, "p")
     return -torch.special.xlogy(p, p).sum(-1)
 
 
@@ -412,7 +318,7 @@ def entropy_gaussian(cov) -> torch.Tensor:
     Returns:
         ``(...)``.
     """
-    (cov,) = _prepare(cov=cov)
+    (cov,) = prepare(cov=cov)
     L = safe_cholesky(cov, "cov")
     d = cov.shape[-1]
     return 0.5 * (d * (1.0 + LOG_2PI) + _logdet_from_cholesky(L))
@@ -427,8 +333,8 @@ def conditional_entropy_table(joint) -> torch.Tensor:
     Returns:
         ``(...)`` in nats.
     """
-    (joint,) = _prepare(joint=joint)
-    _check_probs(joint, "joint", dims=2)
+    (joint,) = prepare(joint=joint)
+    check_probs(joint, "joint", dims=2)
     p_y = joint.sum(-2)
     h_xy = -torch.special.xlogy(joint, joint).sum((-2, -1))
     h_y = -torch.special.xlogy(p_y, p_y).sum(-1)
@@ -446,8 +352,8 @@ def mutual_information_table(joint) -> torch.Tensor:
     Returns:
         ``(...)`` in nats; 0 exactly when the table is the product of its marginals.
     """
-    (joint,) = _prepare(joint=joint)
-    _check_probs(joint, "joint", dims=2)
+    (joint,) = prepare(joint=joint)
+    check_probs(joint, "joint", dims=2)
     p_x = joint.sum(-1, keepdim=True)
     p_y = joint.sum(-2, keepdim=True)
     prod = p_x * p_y
@@ -468,8 +374,8 @@ def mutual_information_gaussian(cov, idx_a) -> torch.Tensor:
     Returns:
         ``(...)`` in nats.
     """
-    (cov,) = _prepare(cov=cov)
-    _check_square(cov, "cov")
+    (cov,) = prepare(cov=cov)
+    check_square(cov, "cov")
     d = cov.shape[-1]
     a = _index(idx_a, d, "idx_a")
     if a.numel() == d:
@@ -496,9 +402,9 @@ def kl_categorical(p, q) -> torch.Tensor:
     Returns:
         ``(...)``.
     """
-    p, q = _prepare(p=p, q=q)
-    _check_probs(p, "p")
-    _check_probs(q, "q", 1)
+    p, q = prepare(p=p, q=q)
+    check_probs(p, "p")
+    check_probs(q, "q", 1)
     if p.shape[-1] != q.shape[-1]:
         raise ValueError(f"q: expected {p.shape[-1]} categories like p, got shape "
                          f"{tuple(q.shape)}")
@@ -507,9 +413,9 @@ def kl_categorical(p, q) -> torch.Tensor:
 
 def _prepare_prob_pair(p, q):
     """Tensors of two probability tables over the same number of categories."""
-    p, q = _prepare(p=p, q=q)
-    _check_probs(p, "p")
-    _check_probs(q, "q")
+    p, q = prepare(p=p, q=q)
+    check_probs(p, "p")
+    check_probs(q, "q")
     if p.shape[-1] != q.shape[-1]:
         raise ValueError(f"q: expected {p.shape[-1]} categories like p, got shape "
                          f"{tuple(q.shape)}")
@@ -549,28 +455,8 @@ def tv_categorical(p, q) -> torch.Tensor:
     return 0.5 * (p - q).abs().sum(-1)
 
 
-def kl_diag_gaussian(mu1, var1, mu2, var2) -> torch.Tensor:
-    r"""``KL(N(mu1, diag var1) || N(mu2, diag var2))``, summed over ``d``.
-
-    .. math::
-        \tfrac12 \sum_j \Big(\log\frac{\sigma_{2j}^2}{\sigma_{1j}^2}
-        + \frac{\sigma_{1j}^2 + (\mu_{1j} - \mu_{2j})^2}{\sigma_{2j}^2} - 1\Big)
-
-    Args:
-        mu1, var1, mu2, var2: ``(..., d)`` (broadcast); variances strictly positive.
-
-    Returns:
-        ``(...)``.
-    """
-    mu1, var1, mu2, var2 = _prepare(mu1=mu1, var1=var1, mu2=mu2, var2=var2)
-    _check_vector(mu1, "mu1")
-    d = mu1.shape[-1]
-    for t, name in ((var1, "var1"), (mu2, "mu2"), (var2, "var2")):
-        _check_vector(t, name, d)
-    _check_positive(var1, "var1")
-    _check_positive(var2, "var2")
-    return 0.5 * (torch.log(var2) - torch.log(var1) + (var1 + (mu1 - mu2) ** 2) / var2
-                  - 1.0).sum(-1)
+kl_diag_gaussian = F.kl_normal_diag
+"""KL between diagonal Gaussians: :func:`coursekit.functional.kl_normal_diag`."""
 
 
 def kl_gaussian(mu1, cov1, mu2, cov2) -> torch.Tensor:
@@ -588,12 +474,12 @@ def kl_gaussian(mu1, cov1, mu2, cov2) -> torch.Tensor:
     Returns:
         ``(...)``.
     """
-    mu1, cov1, mu2, cov2 = _prepare(mu1=mu1, cov1=cov1, mu2=mu2, cov2=cov2)
-    _check_vector(mu1, "mu1")
+    mu1, cov1, mu2, cov2 = prepare(mu1=mu1, cov1=cov1, mu2=mu2, cov2=cov2)
+    check_vector(mu1, "mu1")
     d = mu1.shape[-1]
-    _check_vector(mu2, "mu2", d)
-    _check_square(cov1, "cov1", d)
-    _check_square(cov2, "cov2", d)
+    check_vector(mu2, "mu2", d)
+    check_square(cov1, "cov1", d)
+    check_square(cov2, "cov2", d)
     L1 = safe_cholesky(cov1, "cov1")
     L2 = safe_cholesky(cov2, "cov2")
     batch = torch.broadcast_shapes(L1.shape[:-2], L2.shape[:-2])
@@ -621,13 +507,6 @@ def _draw(sampler, n: int, generator, name: str):
     return sampler(n) if generator is None else sampler(n, generator=generator)
 
 
-def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n: expected an int >= 2 (the standard error needs 2 samples), "
-                         f"got {n!r}")
-    return int(n)
-
-
 def mc_estimate(f: Callable, sampler, n: int, generator: torch.Generator | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Monte Carlo estimate of ``E[f(X)]`` and its standard error.
@@ -649,13 +528,13 @@ def mc_estimate(f: Callable, sampler, n: int, generator: torch.Generator | None 
     Returns:
         ``(estimate, stderr)``, each of shape ``()`` (or ``(m,)``).
     """
-    n = _check_n(n)
+    n = check_count(n, "n", 2)  # the standard error needs two samples
     if not callable(f):
         raise TypeError(f"f: expected a callable, got {type(f).__name__}")
     x = _draw(sampler, n, generator, "sampler")
     values = f(x)
     if not isinstance(values, torch.Tensor):
-        values = _to_tensor(values, "f(x)")
+        values = as_float_tensor(values, "f(x)")
     if values.dim() == 0 or values.shape[0] != n:
         raise ValueError(f"f: expected f(samples) of shape (n={n}, ...), "
                          f"got shape {tuple(values.shape)}")

@@ -18,8 +18,11 @@ term and the closed-form KL between diagonal Gaussians.
 
 Contents:
 
-* helpers on the last dimension: :func:`sample_gaussian`, :func:`log_normal`,
-  :func:`log_normal_mixture`, :func:`kl_normal`, :func:`log_bernoulli_with_logits`;
+* the helpers of homework 2 under their homework names, all from
+  :mod:`coursekit.functional`: :func:`sample_gaussian` (``sample_normal_diag``),
+  :func:`log_normal` (``log_normal_diag``), :func:`log_normal_mixture`,
+  :func:`kl_normal` (``kl_normal_diag``), :func:`log_bernoulli_with_logits`
+  (``log_bernoulli_logits``);
 * :class:`VAE` (Bernoulli decoder with logits for binary images, or a Gaussian
   decoder for continuous data), with the NELBO, the ``k``-sample IWAE bound,
   sampling, encoding, decoding and reconstruction;
@@ -27,8 +30,8 @@ Contents:
   Gaussians and the KL is a single-sample Monte Carlo estimate;
 * :class:`SSVAE`: the semi-supervised model ``p(y) p(z) p(x|y,z)`` with a
   classifier ``q(y|x)`` and an encoder ``q(z|x,y)`` (Kingma et al. 2014, "M2");
-* :func:`estimate_nll`: the importance-sampled test negative log-likelihood,
-  :func:`active_units`, and :func:`vae_loss` for :func:`coursekit.train.fit`.
+* :func:`vae_loss` for :func:`coursekit.train.fit`. Evaluation (importance-sampled
+  NLL, bits per dimension, active units) lives in :mod:`coursekit.metrics`.
 
 Conventions: ``x`` is ``(batch, x_dim)``, ``z`` is ``(..., z_dim)``; variances
 (not standard deviations, not log-variances) are passed around, and the
@@ -44,10 +47,11 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-LOG_2PI = math.log(2.0 * math.pi)
+from coursekit import functional as F
+from coursekit._validation import check_choice, check_count, check_number
+
 VAR_FLOOR = 1e-5
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -55,8 +59,6 @@ __all__ = [
     "GMVAE",
     "SSVAE",
     "VAE",
-    "active_units",
-    "estimate_nll",
     "kl_normal",
     "log_bernoulli_with_logits",
     "log_normal",
@@ -69,46 +71,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 # checks
 # --------------------------------------------------------------------------------------
-def _check_tensor(t, name: str) -> torch.Tensor:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise ValueError(f"{name}: expected a floating tensor, got dtype {t.dtype}")
-    if t.dim() == 0:
-        raise ValueError(f"{name}: expected at least one dimension (..., dim), got a scalar")
-    return t
-
-
-def _check_positive(var: torch.Tensor, name: str) -> None:
-    if not bool((var > 0).all()):
-        raise ValueError(f"{name}: expected strictly positive variances, "
-                         f"got minimum {float(var.min()):.3g}")
-
-
-def _check_broadcast(name: str, *tensors) -> None:
-    try:
-        torch.broadcast_shapes(*(t.shape for t in tensors))
-    except RuntimeError as err:
-        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
-        raise ValueError(f"{name}: shapes {shapes} do not broadcast") from err
-
-
-def _check_int(n, name: str, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {n!r}")
-    return n
-
-
-def _check_beta(beta) -> float:
-    try:
-        b = float(beta)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"beta: expected a number >= 0, got {beta!r}") from err
-    if not (math.isfinite(b) and b >= 0):
-        raise ValueError(f"beta: expected a finite number >= 0, got {beta!r}")
-    return b
-
-
 def _hidden_sizes(hidden) -> tuple[int, ...]:
     if isinstance(hidden, int) and not isinstance(hidden, bool):
         hidden = (hidden,)
@@ -119,139 +81,13 @@ def _hidden_sizes(hidden) -> tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------------------
-# helpers
+# helpers: the shared functional layer under the names homework 2 uses
 # --------------------------------------------------------------------------------------
-def sample_gaussian(mean: torch.Tensor, var: torch.Tensor,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""Reparameterised sample ``z = mean + sqrt(var) * eps``, ``eps ~ N(0, I)``.
-
-    Gradients flow to ``mean`` and ``var`` (the noise carries none).
-
-    Args:
-        mean, var: broadcastable tensors ``(..., d)``; ``var > 0``.
-        generator: optional ``torch.Generator`` on the tensors' device.
-
-    Returns:
-        ``z`` with the broadcast shape.
-    """
-    mean, var = _check_tensor(mean, "mean"), _check_tensor(var, "var")
-    _check_broadcast("mean/var", mean, var)
-    _check_positive(var, "var")
-    return _sample_gaussian(mean, var, generator)
-
-
-def _sample_gaussian(mean, var, generator=None):
-    shape = torch.broadcast_shapes(mean.shape, var.shape)
-    eps = torch.randn(shape, dtype=mean.dtype, device=mean.device, generator=generator)
-    return mean + var.sqrt() * eps
-
-
-def log_normal(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    r"""Log-density of a diagonal Gaussian, summed over the last dimension.
-
-    .. math::
-        \log N(x; m, \mathrm{diag}\, v) = -\frac12 \sum_{j=1}^d
-        \Big[\log(2\pi v_j) + \frac{(x_j - m_j)^2}{v_j}\Big]
-
-    Args:
-        x, mean, var: broadcastable ``(..., d)``; ``var > 0``.
-
-    Returns:
-        ``(...)`` (the broadcast shape without its last dimension).
-    """
-    for t, name in ((x, "x"), (mean, "mean"), (var, "var")):
-        _check_tensor(t, name)
-    _check_broadcast("x/mean/var", x, mean, var)
-    _check_positive(var, "var")
-    return _log_normal(x, mean, var)
-
-
-def _log_normal(x, mean, var):
-    return -0.5 * (LOG_2PI + torch.log(var) + (x - mean) ** 2 / var).sum(-1)
-
-
-def log_normal_mixture(z: torch.Tensor, means: torch.Tensor, vars: torch.Tensor
-                       ) -> torch.Tensor:
-    r"""Log-density of a uniform mixture of ``k`` diagonal Gaussians.
-
-    .. math::
-        \log p(z) = \log \frac1k \sum_{i=1}^k N(z; m_i, \mathrm{diag}\, v_i)
-        = \operatorname{logsumexp}_i \log N(z; m_i, v_i) - \log k
-
-    Args:
-        z: ``(..., d)``.
-        means, vars: ``(k, d)`` (one mixture for every ``z``) or ``(..., k, d)``
-            broadcastable with ``z[..., None, :]``; ``vars > 0``.
-
-    Returns:
-        ``(...)``.
-    """
-    for t, name in ((z, "z"), (means, "means"), (vars, "vars")):
-        _check_tensor(t, name)
-    if means.dim() < 2 or vars.dim() < 2:
-        raise ValueError(f"means/vars: expected shape (k, d) or (..., k, d), got "
-                         f"{tuple(means.shape)} and {tuple(vars.shape)}")
-    _check_broadcast("z/means/vars", z.unsqueeze(-2), means, vars)
-    _check_positive(vars, "vars")
-    return _log_normal_mixture(z, means, vars)
-
-
-def _log_normal_mixture(z, means, vars):
-    k = means.shape[-2]
-    return torch.logsumexp(_log_normal(z.unsqueeze(-2), means, vars), dim=-1) - math.log(k)
-
-
-def kl_normal(qm: torch.Tensor, qv: torch.Tensor, pm: torch.Tensor, pv: torch.Tensor
-              ) -> torch.Tensor:
-    r"""``KL(N(qm, diag qv) || N(pm, diag pv))``, summed over the last dimension.
-
-    .. math::
-        \mathrm{KL} = \frac12 \sum_{j=1}^d \Big[\log\frac{p_{v,j}}{q_{v,j}}
-        + \frac{q_{v,j} + (q_{m,j} - p_{m,j})^2}{p_{v,j}} - 1\Big]
-
-    Args:
-        qm, qv, pm, pv: broadcastable ``(..., d)``; variances ``> 0``.
-
-    Returns:
-        ``(...)``.
-    """
-    for t, name in ((qm, "qm"), (qv, "qv"), (pm, "pm"), (pv, "pv")):
-        _check_tensor(t, name)
-    _check_broadcast("qm/qv/pm/pv", qm, qv, pm, pv)
-    _check_positive(qv, "qv")
-    _check_positive(pv, "pv")
-    return _kl_normal(qm, qv, pm, pv)
-
-
-def _kl_normal(qm, qv, pm, pv):
-    return 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1.0).sum(-1)
-
-
-def log_bernoulli_with_logits(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    r"""Bernoulli log-likelihood from logits, summed over the last dimension.
-
-    .. math::
-        \log p(x) = \sum_j x_j \log \sigma(l_j) + (1 - x_j) \log(1 - \sigma(l_j))
-        = -\sum_j \mathrm{BCEWithLogits}(l_j, x_j)
-
-    computed from the logits (never from probabilities) so it stays finite.
-
-    Args:
-        x: ``(..., d)`` values in [0, 1] (binary for a proper likelihood).
-        logits: broadcastable with ``x``.
-
-    Returns:
-        ``(...)``.
-    """
-    _check_tensor(x, "x")
-    _check_tensor(logits, "logits")
-    _check_broadcast("x/logits", x, logits)
-    return _log_bernoulli(x, logits)
-
-
-def _log_bernoulli(x, logits):
-    x, logits = torch.broadcast_tensors(x, logits)
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+sample_gaussian = F.sample_normal_diag
+log_normal = F.log_normal_diag
+log_normal_mixture = F.log_normal_mixture
+kl_normal = F.kl_normal_diag
+log_bernoulli_with_logits = F.log_bernoulli_logits
 
 
 # --------------------------------------------------------------------------------------
@@ -272,7 +108,7 @@ def mlp(in_dim: int, out_dim: int, hidden=(256,), activation=nn.ELU) -> nn.Seque
 
 def _to_var(raw: torch.Tensor) -> torch.Tensor:
     """Network output -> variance: ``softplus(raw) + VAR_FLOOR`` (smooth, always > 0)."""
-    return F.softplus(raw) + VAR_FLOOR
+    return nn.functional.softplus(raw) + VAR_FLOOR
 
 
 class GaussianEncoder(nn.Module):
@@ -341,13 +177,11 @@ class VAE(nn.Module):
     def __init__(self, x_dim: int, z_dim: int, hidden=(256,), likelihood: str = "bernoulli",
                  beta: float = 1.0):
         super().__init__()
-        self.x_dim = _check_int(x_dim, "x_dim")
-        self.z_dim = _check_int(z_dim, "z_dim")
+        self.x_dim = check_count(x_dim, "x_dim")
+        self.z_dim = check_count(z_dim, "z_dim")
         hidden = _hidden_sizes(hidden)
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood: expected one of {LIKELIHOODS}, got {likelihood!r}")
-        self.likelihood = likelihood
-        self.beta = _check_beta(beta)
+        self.likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
+        self.beta = check_number(beta, "beta", low=0.0)
         self.encoder = GaussianEncoder(x_dim, z_dim, hidden)
         self.decoder = (BernoulliDecoder(z_dim, x_dim, hidden) if likelihood == "bernoulli"
                         else GaussianDecoder(z_dim, x_dim, hidden))
@@ -394,16 +228,16 @@ class VAE(nn.Module):
         -> ``(..., batch)``."""
         out = self.decoder(z)
         if self.likelihood == "bernoulli":
-            return _log_bernoulli(x, out)
-        return _log_normal(x, *out)
+            return F._log_bernoulli_logits(x, out)
+        return F._log_normal_diag(x, *out)
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z) = log N(z; 0, I)``, ``(..., z_dim) -> (...)``."""
-        return -0.5 * (LOG_2PI + z * z).sum(-1)
+        return F._log_standard_normal(z)
 
     def kl(self, z, qm, qv) -> torch.Tensor:
         """``KL(q(z|x) || p(z))`` per sample ``(batch,)``: closed form here (``z`` unused)."""
-        return _kl_normal(qm, qv, torch.zeros_like(qm), torch.ones_like(qv))
+        return F._kl_normal_diag(qm, qv, torch.zeros_like(qm), torch.ones_like(qv))
 
     def negative_elbo(self, x: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -419,7 +253,7 @@ class VAE(nn.Module):
         """
         x = self._check_x(x)
         qm, qv = self.encoder(x)
-        z = _sample_gaussian(qm, qv)
+        z = F._sample_normal_diag(qm, qv)
         rec = -self.log_likelihood(x, z).mean()
         kl = self.kl(z, qm, qv).mean()
         return rec + self.beta * kl, kl, rec
@@ -436,16 +270,17 @@ class VAE(nn.Module):
             ``(k, batch)``.
         """
         x = self._check_x(x)
-        k = _check_int(k, "k")
+        k = check_count(k, "k")
         if chunk_size is None:
             chunk_size = max(1, 2**16 // x.shape[0])
-        chunk_size = _check_int(chunk_size, "chunk_size")
+        chunk_size = check_count(chunk_size, "chunk_size")
         qm, qv = self.encoder(x)
         out = []
         for start in range(0, k, chunk_size):
             n = min(chunk_size, k - start)
-            z = _sample_gaussian(qm.expand(n, *qm.shape), qv.expand(n, *qv.shape))
-            out.append(self.log_likelihood(x, z) + self.log_prior(z) - _log_normal(z, qm, qv))
+            z = F._sample_normal_diag(qm.expand(n, *qm.shape), qv.expand(n, *qv.shape))
+            log_q = F._log_normal_diag(z, qm, qv)
+            out.append(self.log_likelihood(x, z) + self.log_prior(z) - log_q)
         return torch.cat(out, dim=0)
 
     def negative_iwae_bound(self, x: torch.Tensor, k: int, chunk_size: int | None = None
@@ -461,12 +296,12 @@ class VAE(nn.Module):
         when they are drawn in chunks. ``beta`` plays no role here.
         """
         log_w = self.log_weights(x, k, chunk_size)
-        return -(torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
+        return -F._log_mean_exp(log_w, dim=0).mean()
 
     @torch.no_grad()
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws from the prior, ``(n, z_dim)``."""
-        n = _check_int(n, "n")
+        n = check_count(n, "n")
         p = next(self.parameters())
         return torch.randn(n, self.z_dim, device=p.device, dtype=p.dtype, generator=generator)
 
@@ -494,7 +329,7 @@ class VAE(nn.Module):
         """Decoder mean at ``z = mu(x)`` (or at ``z ~ q(z|x)`` with ``sample_z``),
         ``(batch, x_dim)``: pixel probabilities for a Bernoulli decoder."""
         qm, qv = self.encode(x)
-        z = _sample_gaussian(qm, qv) if sample_z else qm
+        z = F._sample_normal_diag(qm, qv) if sample_z else qm
         return self._emit(self.decoder(z), True, None)
 
 
@@ -515,7 +350,7 @@ class GMVAE(VAE):
     def __init__(self, x_dim: int, z_dim: int, hidden=(256,), likelihood: str = "bernoulli",
                  beta: float = 1.0, k: int = 10):
         super().__init__(x_dim, z_dim, hidden, likelihood, beta)
-        self.k = _check_int(k, "k")
+        self.k = check_count(k, "k")
         self.prior_means = nn.Parameter(torch.randn(k, z_dim) / math.sqrt(z_dim))
         # softplus(0.5413) = 1: every component starts with unit variance
         self.prior_raw_vars = nn.Parameter(torch.full((k, z_dim), 0.5413))
@@ -525,15 +360,15 @@ class GMVAE(VAE):
         return _to_var(self.prior_raw_vars)
 
     def log_prior(self, z):
-        return _log_normal_mixture(z, self.prior_means, self.prior_vars)
+        return F._log_normal_mixture(z, self.prior_means, self.prior_vars)
 
     def kl(self, z, qm, qv):
         """Single-sample Monte Carlo KL ``log q(z|x) - log p(z)`` at ``z``, ``(batch,)``."""
-        return _log_normal(z, qm, qv) - self.log_prior(z)
+        return F._log_normal_diag(z, qm, qv) - self.log_prior(z)
 
     @torch.no_grad()
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        n = _check_int(n, "n")
+        n = check_count(n, "n")
         idx = torch.randint(self.k, (n,), device=self.prior_means.device, generator=generator)
         m, v = self.prior_means[idx], self.prior_vars[idx]
         return m + v.sqrt() * torch.randn(m.shape, dtype=m.dtype, device=m.device,
@@ -574,12 +409,12 @@ class SSVAE(nn.Module):
     def __init__(self, x_dim: int, z_dim: int, y_dim: int = 10, hidden=(256,),
                  alpha: float = 1.0, gen_weight: float = 1.0):
         super().__init__()
-        self.x_dim = _check_int(x_dim, "x_dim")
-        self.z_dim = _check_int(z_dim, "z_dim")
-        self.y_dim = _check_int(y_dim, "y_dim", 2)
+        self.x_dim = check_count(x_dim, "x_dim")
+        self.z_dim = check_count(z_dim, "z_dim")
+        self.y_dim = check_count(y_dim, "y_dim", 2)
         hidden = _hidden_sizes(hidden)
-        self.alpha = _check_nonneg(alpha, "alpha")
-        self.gen_weight = _check_nonneg(gen_weight, "gen_weight")
+        self.alpha = check_number(alpha, "alpha", low=0.0)
+        self.gen_weight = check_number(gen_weight, "gen_weight", low=0.0)
         self.classifier = mlp(x_dim, y_dim, hidden)
         self.encoder = GaussianEncoder(x_dim, z_dim, hidden, y_dim)
         self.decoder = BernoulliDecoder(z_dim, x_dim, hidden, y_dim)
@@ -610,12 +445,12 @@ class SSVAE(nn.Module):
         """``q(z|x,y)``: ``(mean, var)`` each ``(batch, z_dim)``; ``y`` integer labels."""
         x = self._check_x(x)
         y = self._check_y(y, x.shape[0])
-        return self.encoder(x, F.one_hot(y, self.y_dim).to(x.dtype))
+        return self.encoder(x, nn.functional.one_hot(y, self.y_dim).to(x.dtype))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Logits of ``p(x|y,z)``: ``z (batch, z_dim)``, ``y (batch,)`` -> ``(batch, x_dim)``."""
         y = self._check_y(y, z.shape[0])
-        return self.decoder(z, F.one_hot(y, self.y_dim).to(z.dtype))
+        return self.decoder(z, nn.functional.one_hot(y, self.y_dim).to(z.dtype))
 
     def _rec_kl(self, x, y_onehot, eps=None):
         """Per-sample ``(rec, kl)`` for one-hot labels ``(..., batch, y_dim)``."""
@@ -624,8 +459,8 @@ class SSVAE(nn.Module):
         if eps is None:
             eps = torch.randn_like(qm)
         z = qm + qv.sqrt() * eps
-        rec = -_log_bernoulli(x_b, self.decoder(z, y_onehot))
-        kl = _kl_normal(qm, qv, torch.zeros_like(qm), torch.ones_like(qv))
+        rec = -F._log_bernoulli_logits(x_b, self.decoder(z, y_onehot))
+        kl = F._kl_normal_diag(qm, qv, torch.zeros_like(qm), torch.ones_like(qv))
         return rec, kl
 
     def labelled_negative_elbo(self, x: torch.Tensor, y: torch.Tensor,
@@ -634,7 +469,7 @@ class SSVAE(nn.Module):
         noise for the reparameterised ``z``."""
         x = self._check_x(x)
         y = self._check_y(y, x.shape[0])
-        rec, kl = self._rec_kl(x, F.one_hot(y, self.y_dim).to(x.dtype), eps)
+        rec, kl = self._rec_kl(x, nn.functional.one_hot(y, self.y_dim).to(x.dtype), eps)
         return rec + kl + math.log(self.y_dim)
 
     def unlabelled_negative_elbo(self, x: torch.Tensor, eps: torch.Tensor | None = None
@@ -646,7 +481,7 @@ class SSVAE(nn.Module):
         eye = torch.eye(self.y_dim, dtype=x.dtype, device=x.device)
         y_all = eye[:, None, :].expand(self.y_dim, n, self.y_dim)  # (y_dim, batch, y_dim)
         rec, kl = self._rec_kl(x, y_all, eps)  # (y_dim, batch)
-        log_q = F.log_softmax(self.classifier(x), dim=-1)  # (batch, y_dim)
+        log_q = nn.functional.log_softmax(self.classifier(x), dim=-1)  # (batch, y_dim)
         q = log_q.exp()
         kl_y = (q * (log_q + math.log(self.y_dim))).sum(-1)
         return (q * (rec + kl).T).sum(-1) + kl_y
@@ -661,7 +496,7 @@ class SSVAE(nn.Module):
         xl = self._check_x(x_labelled, "x_labelled")
         yl = self._check_y(y_labelled, xl.shape[0])
         logits = self.classifier(xl)
-        ce = F.cross_entropy(logits, yl)
+        ce = nn.functional.cross_entropy(logits, yl)
         out = {"ce": ce, "acc_l": (logits.argmax(-1) == yl).float().mean().detach()}
         total = self.alpha * ce
         if self.gen_weight > 0:
@@ -680,73 +515,9 @@ class SSVAE(nn.Module):
         return probs if mean else torch.bernoulli(probs)
 
 
-def _check_nonneg(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name}: expected a number >= 0, got {value!r}") from err
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-    return v
-
-
 # --------------------------------------------------------------------------------------
-# evaluation and training helpers
+# training
 # --------------------------------------------------------------------------------------
-@torch.no_grad()
-def estimate_nll(model: VAE, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
-                 reduction: str = "mean", chunk_size: int | None = None) -> torch.Tensor:
-    r"""Importance-sampled negative log-likelihood with ``q(z|x)`` as proposal.
-
-    .. math::
-        -\log \hat p(x) = -\log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i \mid x)},
-        \qquad z_i \sim q(z \mid x)
-
-    ``hat p(x)`` is unbiased, so ``-log hat p(x)`` is an over-estimate of the NLL in
-    expectation (it equals ``-L_k``), and approaches the true NLL as ``k`` grows.
-
-    Args:
-        model: a :class:`VAE` or :class:`GMVAE` (anything with ``log_weights(x, k)``).
-        x: ``(n, x_dim)``; k: importance samples per ``x``;
-        batch_size: rows of ``x`` per pass; reduction: ``"mean"`` (nats per
-        example, a scalar) or ``"none"`` (``(n,)``).
-    """
-    if not hasattr(model, "log_weights"):
-        raise ValueError(f"model: expected a VAE with log_weights(x, k), "
-                         f"got {type(model).__name__}")
-    k = _check_int(k, "k")
-    batch_size = _check_int(batch_size, "batch_size")
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction: expected 'mean' or 'none', got {reduction!r}")
-    x = model._check_x(x)
-    was_training = model.training
-    model.eval()
-    try:
-        parts = [-(torch.logsumexp(model.log_weights(xb, k, chunk_size), 0) - math.log(k))
-                 for xb in x.split(batch_size)]
-    finally:
-        model.train(was_training)
-    nll = torch.cat(parts)
-    return nll.mean() if reduction == "mean" else nll
-
-
-@torch.no_grad()
-def active_units(model, x: torch.Tensor, threshold: float = 1e-2
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Which latent dimensions carry information about ``x`` (Burda et al. 2016).
-
-    A unit ``j`` is active when ``Cov_x(E_{q(z|x)}[z_j]) > threshold``: its
-    posterior mean moves with the input. Collapsed units have ``q(z_j|x) = p(z_j)``
-    for every ``x``, so their mean is constant.
-
-    Returns:
-        ``(activity, active)``: the variances ``(z_dim,)`` and a boolean mask.
-    """
-    mean, _ = model.encode(x)
-    activity = mean.var(dim=0, unbiased=True)
-    return activity, activity > threshold
-
-
 def vae_loss(model: VAE, batch) -> dict[str, torch.Tensor]:
     """Loss function for :func:`coursekit.train.fit`: ``{"loss": nelbo, "kl", "rec"}``.
 

@@ -12,6 +12,7 @@ import torch.distributions as D
 from sklearn.decomposition import PCA
 
 from coursekit import latent as L
+from coursekit.exceptions import NotFittedError
 
 F64 = torch.float64
 
@@ -363,7 +364,7 @@ def test_mixture_ppca_monotone_and_recovers_clusters(clusters):
     from sklearn.metrics import adjusted_rand_score
 
     X, labels = clusters
-    model = L.MixturePPCA(3, 1, seed=0).fit(X)
+    model = L.MixturePPCA(3, 1, random_state=0).fit(X)
     lb = np.array(model.lower_bounds_)
     assert np.all(np.diff(lb) >= -1e-9)
     assert adjusted_rand_score(labels, model.predict(X).numpy()) > 0.95
@@ -372,7 +373,7 @@ def test_mixture_ppca_monotone_and_recovers_clusters(clusters):
 
 def test_mixture_ppca_score_matches_manual_mixture(clusters):
     X, _ = clusters
-    model = L.MixturePPCA(3, 1, seed=0, max_iter=20).fit(X)
+    model = L.MixturePPCA(3, 1, random_state=0, max_iter=20).fit(X)
     comps = []
     for j in range(3):
         cov = model.W_[j] @ model.W_[j].T + model.noise_variance_[j] * torch.eye(3, dtype=F64)
@@ -397,5 +398,5 @@ def test_mixture_ppca_sample_and_errors(clusters, gen):
     assert s.shape == (50, 3) and comp.shape == (50,)
     with pytest.raises(ValueError, match="n_latent"):
         L.MixturePPCA(2, 3).fit(X)
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises(NotFittedError, match="fit"):
         L.MixturePPCA(2, 1).score(X)

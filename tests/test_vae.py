@@ -10,6 +10,7 @@ import torch
 import torch.distributions as D
 import torch.nn.functional as F
 
+from coursekit import metrics as M
 from coursekit import vae as V
 from coursekit.latent import LinearGaussianModel
 
@@ -123,12 +124,14 @@ def test_helpers_reject_bad_input():
         V.sample_gaussian(a, -torch.ones(3, 2))
     with pytest.raises(ValueError, match="x/mean/var"):
         V.log_normal(torch.zeros(3, 2), torch.zeros(4, 2), torch.ones(3, 2))
-    with pytest.raises(ValueError, match="pv"):
+    with pytest.raises(ValueError, match="p_var: expected strictly positive"):
         V.kl_normal(a, torch.ones(3, 2), a, torch.zeros(3, 2))
     with pytest.raises(ValueError, match="means/vars"):
         V.log_normal_mixture(a, torch.zeros(2), torch.ones(2))
     with pytest.raises(TypeError, match="logits"):
-        V.log_bernoulli_with_logits(a, [[0.0, 1.0]])
+        V.log_bernoulli_with_logits(a, "0 1")
+    with pytest.raises(ValueError, match="logits: expected last dimension d=2 like x"):
+        V.log_bernoulli_with_logits(a, torch.zeros(3, 1))
 
 
 # ------------------------------------------------------------------ VAE
@@ -226,7 +229,7 @@ def test_iwae_and_nll_are_exact_with_the_exact_posterior():
         assert torch.allclose(model.log_weights(x, 7), log_px.expand(7, 8), atol=1e-8)
         for k in (1, 10):
             assert torch.allclose(-model.negative_iwae_bound(x, k), log_px.mean(), atol=1e-8)
-        nll = V.estimate_nll(model, x, k=5, reduction="none", batch_size=3)
+        nll = M.estimate_nll(model, x, k=5, reduction="none", batch_size=3)
     assert torch.allclose(nll, -log_px, atol=1e-8)
     # the ELBO with the exact posterior is log p(x) in expectation
     torch.manual_seed(0)
@@ -248,7 +251,7 @@ def test_gaussian_likelihood_matches_torch(gen):
 def test_estimate_nll_is_the_negative_iwae_bound_with_the_same_noise(small_vae, gen):
     x = binary(16, 12, gen).double()
     torch.manual_seed(9)
-    a = V.estimate_nll(small_vae, x, k=32, batch_size=16, chunk_size=8)
+    a = M.estimate_nll(small_vae, x, k=32, batch_size=16, chunk_size=8)
     torch.manual_seed(9)
     with torch.no_grad():
         b = small_vae.negative_iwae_bound(x, 32, chunk_size=8)
@@ -266,7 +269,7 @@ def test_estimate_nll_is_the_negative_iwae_bound_with_the_same_noise(small_vae, 
     assert torch.allclose(a, b, atol=1e-10)
     ref = -(torch.log(torch.exp(w).mean(0))).mean()
     assert torch.allclose(a, ref, atol=1e-8)
-    assert V.estimate_nll(small_vae, x, k=4, reduction="none").shape == (16,)
+    assert M.estimate_nll(small_vae, x, k=4, reduction="none").shape == (16,)
 
 
 def test_sample_and_reconstruct_shapes_and_ranges(small_vae, gen):
@@ -289,7 +292,7 @@ def test_active_units_counts_dimensions_whose_mean_moves(gen):
         last.weight[[0, 2]] *= 20.0  # z_0 and z_2 vary strongly with x
         last.weight[[1, 3]] = 0.0  # the means of z_1 and z_3 no longer depend on x
     x = binary(100, 12, gen).double()
-    activity, active = V.active_units(model, x)
+    activity, active = M.active_units(model, x)
     assert active.tolist() == [True, False, True, False]
     qm, _ = model.encode(x)
     assert torch.allclose(activity, qm.var(0))
@@ -440,7 +443,7 @@ def test_bad_input_raises_value_errors_naming_the_argument(small_vae, ssvae):
     with pytest.raises(ValueError, match="z: expected"):
         small_vae.decode(torch.zeros(3, 4, dtype=F64))
     with pytest.raises(ValueError, match="reduction"):
-        V.estimate_nll(small_vae, torch.zeros(3, 12), k=2, reduction="sum")
+        M.estimate_nll(small_vae, torch.zeros(3, 12), k=2, reduction="sum")
     with pytest.raises(ValueError, match="k"):
         V.GMVAE(4, 2, k=0)
     with pytest.raises(ValueError, match="y: expected labels"):
@@ -462,7 +465,7 @@ def test_one_training_step_on_cuda():
         loss.backward()
         opt.step()
         assert loss.device.type == "cuda" and torch.isfinite(loss)
-        assert float(V.estimate_nll(model, x, k=10)) > 0
+        assert float(M.estimate_nll(model, x, k=10)) > 0
     ss = V.SSVAE(64, 4, hidden=32).to(device)
     out = ss.loss(x, x[:4], torch.tensor([0, 1, 2, 3], device=device))
     out["loss"].backward()

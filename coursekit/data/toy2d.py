@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from coursekit.functional import LOG_2PI
 from coursekit.runtime import make_generator
 
 TOY2D = (
@@ -111,9 +112,6 @@ def _check_points(x) -> torch.Tensor:
 # ---------------------------------------------------------------------------
 # exact densities
 
-_LOG_2PI = math.log(2 * math.pi)
-
-
 def _gaussian_ring_centres(k: int = 8, radius: float = 2.0) -> torch.Tensor:
     angles = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
     return radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
@@ -132,7 +130,7 @@ def _eight_sample(n, gen):
 def _isotropic_mixture_log_prob(x, centres, sigma, log_weights):
     """log sum_j w_j N(x; centres_j, sigma^2 I); x (n, 2), centres (m, 2)."""
     d2 = torch.cdist(x, centres).pow(2)  # (n, m)
-    log_kernel = -0.5 * d2 / sigma**2 - _LOG_2PI - 2 * math.log(sigma)
+    log_kernel = -0.5 * d2 / sigma**2 - LOG_2PI - 2 * math.log(sigma)
     return torch.logsumexp(log_kernel + log_weights, dim=1)
 
 
@@ -214,7 +212,7 @@ class _NoisyManifold:
             counts = np.diff(np.r_[starts, len(row)])
             total = np.add.reduceat(np.exp(log_k - np.repeat(peak, counts)), starts)
             out[row[starts]] = peak + np.log(total)
-        out -= _LOG_2PI + 2 * math.log(self.sigma)
+        out -= LOG_2PI + 2 * math.log(self.sigma)
         far = ~np.isfinite(out)
         if far_exact and far.any():
             out[far] = _isotropic_mixture_log_prob(x[torch.from_numpy(far)], centres,

@@ -1,0 +1,111 @@
+r"""Evaluating generative models: likelihood estimates and latent-space diagnostics.
+
+* :func:`estimate_nll`: the importance-sampled negative log-likelihood of a
+  latent-variable model (anything with ``log_weights(x, k)``, such as
+  :class:`coursekit.vae.VAE`);
+* :func:`bits_per_dim`: nats per example to bits per dimension;
+* :func:`active_units`: which latent dimensions a VAE's encoder uses.
+
+The evaluation lecture adds sample-based metrics here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from coursekit import functional as F
+from coursekit._validation import as_float_tensor, check_choice, check_count, check_number
+
+__all__ = ["active_units", "bits_per_dim", "estimate_nll"]
+
+
+@torch.no_grad()
+def estimate_nll(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
+                 reduction: str = "mean", chunk_size: int | None = None) -> torch.Tensor:
+    r"""Importance-sampled negative log-likelihood with ``q(z|x)`` as proposal.
+
+    .. math::
+        -\log \hat p(x) = -\log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i \mid x)},
+        \qquad z_i \sim q(z \mid x)
+
+    ``hat p(x)`` is unbiased, so ``-log hat p(x)`` over-estimates the NLL in
+    expectation (its expectation is ``-L_k``, the negative IWAE bound) and
+    approaches the true NLL as ``k`` grows.
+
+    Args:
+        model: a :class:`~coursekit.vae.VAE` or :class:`~coursekit.vae.GMVAE` (anything
+            with ``log_weights(x, k, chunk_size) -> (k, batch)`` and ``_check_x``).
+        x: ``(n, x_dim)``; k: importance samples per ``x``;
+        batch_size: rows of ``x`` per pass; reduction: ``"mean"`` (nats per
+        example, a scalar) or ``"none"`` (``(n,)``).
+    """
+    if not hasattr(model, "log_weights"):
+        raise ValueError(f"model: expected a VAE with log_weights(x, k), "
+                         f"got {type(model).__name__}")
+    k = check_count(k, "k")
+    batch_size = check_count(batch_size, "batch_size")
+    check_choice(reduction, "reduction", ("mean", "none"))
+    x = model._check_x(x)
+    was_training = model.training
+    model.eval()
+    try:
+        parts = [-F._log_mean_exp(model.log_weights(xb, k, chunk_size), 0)
+                 for xb in x.split(batch_size)]
+    finally:
+        model.train(was_training)
+    nll = torch.cat(parts)
+    return nll.mean() if reduction == "mean" else nll
+
+
+def bits_per_dim(nll_nats, n_dims: int, n_levels: int | None = None) -> torch.Tensor:
+    r"""Negative log-likelihood in nats per example -> bits per dimension.
+
+    .. math:: \mathrm{bpd} = \frac{\mathrm{NLL}}{D \log 2} + \log_2 (\text{levels})
+
+    For binary data or a model of the data's own scale leave ``n_levels`` out. For
+    a continuous density fitted to integer data rescaled to ``[0, 1)`` (uniform
+    dequantisation of ``levels`` values, ``x = (k + u) / levels``), the density of
+    the rescaled data is ``levels^D`` times that of the integers, so
+    ``log2(levels)`` per dimension is added back to report bits of the discrete data.
+
+    Args:
+        nll_nats: a number or tensor of NLLs in nats per example.
+        n_dims: ``D``, dimensions per example (64 for 8x8 digits).
+        n_levels: optional number of discrete levels per dimension (17 for digits' 0..16).
+
+    Returns:
+        a tensor of the shape of ``nll_nats``.
+    """
+    nll = as_float_tensor(nll_nats, "nll_nats")
+    D = check_count(n_dims, "n_dims")
+    bpd = nll / (D * math.log(2.0))
+    if n_levels is not None:
+        bpd = bpd + math.log2(check_count(n_levels, "n_levels", 2))
+    return bpd
+
+
+@torch.no_grad()
+def active_units(model, x: torch.Tensor, threshold: float = 1e-2
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Which latent dimensions carry information about ``x`` (Burda et al. 2016).
+
+    .. math:: A_j = \mathrm{Cov}_x\big(\mathbb E_{q(z \mid x)}[z_j]\big) > \text{threshold}
+
+    A unit is active when its posterior mean moves with the input; a collapsed
+    unit has ``q(z_j|x) = p(z_j)`` for every ``x``, so its mean is constant.
+
+    Args:
+        model: anything with ``encode(x) -> (mean, var)``; x: ``(n, x_dim)``, ``n >= 2``.
+        threshold: activity above which a unit counts as active.
+
+    Returns:
+        ``(activity, active)``: the variances ``(z_dim,)`` and a boolean mask.
+    """
+    threshold = check_number(threshold, "threshold", low=0.0)
+    mean, _ = model.encode(x)
+    if mean.shape[0] < 2:
+        raise ValueError(f"x: expected at least 2 rows to measure activity, got {mean.shape[0]}")
+    activity = mean.var(dim=0, unbiased=True)
+    return activity, activity > threshold
