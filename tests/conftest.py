@@ -1,28 +1,41 @@
-"""Shared pytest configuration: the gpu marker, the notebook time report."""
+"""Shared pytest configuration: the gpu marker, which tests share an xdist
+worker, and the time reports printed at the end of the run.
+
+Notebooks are executed by nbval (``--nbval-lax`` in pyproject.toml's addopts,
+``lectures`` and ``solutions`` in its testpaths): one test item per code cell,
+all cells of a notebook in one kernel started in the notebook's folder.
+"""
 
 from __future__ import annotations
 
 import os
+import time
+from collections import defaultdict
 
 import matplotlib
 import pytest
 
 matplotlib.use("Agg")
 
-NOTEBOOK_TIMES = pytest.StashKey[dict]()
+# Notebooks under tests/ are fixtures that the tests open themselves; nbval
+# must not execute them (fnmatch's * also matches "/", so this covers subfolders).
+collect_ignore_glob = ["*.ipynb"]
+
+NOTEBOOK_BUDGET_SECONDS = 180  # what a lecture may take on a 2-core CPU (see README)
+# (notebook, seconds) that tests/browser/test_run_all.py records with record_property
+RUN_ALL_PROPERTY = "run_all_seconds"
 
 
-def pytest_configure(config):
-    config.stash[NOTEBOOK_TIMES] = {}
+def _is_notebook(path: str) -> bool:
+    return path.endswith(".ipynb")
 
 
-@pytest.fixture(scope="session")
-def notebook_times(pytestconfig) -> dict[str, float]:
-    """Notebook path -> wall time in seconds, printed at the end of the run."""
-    return pytestconfig.stash[NOTEBOOK_TIMES]
-
-
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(config, items):
+    for item in items:  # nbval's cells, so that `-m "not notebook"` leaves them out
+        if _is_notebook(str(item.path)):
+            item.add_marker(pytest.mark.notebook)
+
     import torch
 
     if torch.cuda.is_available():
@@ -33,21 +46,114 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    times = config.stash.get(NOTEBOOK_TIMES, {})
-    if not times:
-        return
-    tr = terminalreporter
-    tr.section("notebook wall times")
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called on the controller
+def pytest_xdist_make_scheduler(config, log):
+    """With -n, tests that share state stay on one worker; the rest spread freely.
+
+    * A notebook's cells share one kernel: they run on one worker, in order.
+    * tests/browser/ shares one JupyterLab server and one Chromium per session.
+
+    This replaces ``--dist loadscope`` (pyproject's addopts), which groups by
+    file and so keeps notebooks together even where this conftest is not
+    loaded (``pytest -n 2 lectures/``). xdist's own ``--dist loadgroup`` with
+    ``xdist_group`` marks would say the same, but it relies on rewriting node
+    ids, which pytest 9.2 no longer allows (pytest-dev/pytest-xdist#1386): the
+    marks are silently ignored.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStateScheduling(LoadScopeScheduling):
+        # Scopes run whole on one worker; LoadScopeScheduling starts the ones with
+        # the most tests first, so notebooks and the browser session lead.
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            if _is_notebook(path):
+                return path
+            if path.startswith("tests/browser/"):
+                return "tests/browser"
+            return nodeid
+
+    return SharedStateScheduling(config, log)
+
+
+def _part(path: str) -> str:
+    """The part of the suite a test file belongs to, for the time summary."""
+    if _is_notebook(path) or path == "tests/test_notebooks.py":
+        return "notebooks"
+    if path.startswith("tests/browser/"):
+        return "browser"
+    if path.startswith(("tests/grading/", "tests/hw")):
+        return "grading"
+    if path == "tests/test_style.py":
+        return "style"
+    return "unit tests"
+
+
+class RunTimes:
+    """Seconds per notebook and per part of the suite, summed over each test's
+    setup, call and teardown (a notebook's kernel starts in its first cell's
+    setup and stops in its last cell's teardown).
+
+    Everything comes from the test reports: under xdist the controller receives
+    every worker's reports, so the same code works with and without ``-n``.
+    """
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.notebooks: dict[str, float] = defaultdict(float)
+        self.parts: dict[str, float] = defaultdict(float)
+        self.tests: dict[str, int] = defaultdict(int)
+        self.run_all: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report):
+        path = report.nodeid.split("::", 1)[0]
+        part = _part(path)
+        self.parts[part] += report.duration
+        if report.when == "call":
+            self.tests[part] += 1
+            for name, value in report.user_properties:
+                if name == RUN_ALL_PROPERTY:
+                    notebook, seconds = value
+                    self.run_all[notebook] = seconds
+        if _is_notebook(path):
+            self.notebooks[path] += report.duration
+
+    def pytest_terminal_summary(self, terminalreporter, config):
+        tr = terminalreporter
+        if self.notebooks:
+            tr.section("notebook wall times")
+            _table(tr, self.notebooks, flag_over=NOTEBOOK_BUDGET_SECONDS)
+            report_dir = os.environ.get("COURSEKIT_REPORT_DIR")
+            if report_dir:
+                os.makedirs(report_dir, exist_ok=True)
+                with open(os.path.join(report_dir, "notebook_times.md"), "w") as fh:
+                    fh.write("| notebook | seconds |\n|---|---|\n")
+                    for name, seconds in sorted(self.notebooks.items()):
+                        fh.write(f"| {name} | {seconds:.1f} |\n")
+        if self.run_all:
+            tr.section("browser: Run All Cells wall times")
+            _table(tr, self.run_all)
+        if self.parts:
+            tr.section("seconds per part")
+            workers = getattr(config.option, "numprocesses", None) or 1
+            for part, seconds in sorted(self.parts.items(), key=lambda kv: -kv[1]):
+                tr.write_line(f"{part:<12} {seconds:7.1f} s  ({self.tests[part]} tests)")
+            tr.write_line(f"{'sum':<12} {sum(self.parts.values()):7.1f} s  "
+                          f"(over {workers} worker{'s' if workers > 1 else ''}; "
+                          f"wall {time.perf_counter() - self.start:.1f} s)")
+
+
+def _table(tr, times: dict[str, float], flag_over: float | None = None) -> None:
     width = max(len(k) for k in times)
     for name, seconds in sorted(times.items()):
-        flag = "  (over the 3-minute budget)" if seconds > 180 else ""
+        over = flag_over is not None and seconds > flag_over
+        flag = f"  (over the {flag_over / 60:g}-minute budget)" if over else ""
         tr.write_line(f"{name:<{width}}  {seconds:7.1f} s{flag}")
     tr.write_line(f"{'total':<{width}}  {sum(times.values()):7.1f} s")
-    report_dir = os.environ.get("COURSEKIT_REPORT_DIR")
-    if report_dir:
-        os.makedirs(report_dir, exist_ok=True)
-        with open(os.path.join(report_dir, "notebook_times.md"), "w") as fh:
-            fh.write("| notebook | seconds |\n|---|---|\n")
-            for name, seconds in sorted(times.items()):
-                fh.write(f"| {name} | {seconds:.1f} |\n")
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the reports reach the controller, not workers
+        config.pluginmanager.register(RunTimes(), "coursekit-run-times")

@@ -1,6 +1,9 @@
 """Fixtures for the browser tests: one JupyterLab server and one headless
 Chromium for the whole session, a fresh page per test, and failure artifacts.
 
+* Under pytest-xdist a session is a worker; tests/conftest.py's scheduler runs
+  all of tests/browser/ on one worker, so one server and one browser still
+  serve every test.
 * No usable browser (see ``coursekit.browser_env.browser_status``): every browser test is
   skipped with the reason, except under CI (``CI=true``), where it fails.
 * The server's root is a temporary copy of ``lectures/`` and
@@ -264,13 +267,3 @@ def pytest_runtest_makereport(item, call):
     if errors:
         lines.append("console errors:\n  " + "\n  ".join(errors[-10:]))
     rep.sections.append(("browser artifacts", "\n".join(lines)))
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not jlab.RUN_TIMES:
-        return
-    tr = terminalreporter
-    tr.section("browser: Run All Cells wall times")
-    width = max(len(k) for k in jlab.RUN_TIMES)
-    for name, seconds in sorted(jlab.RUN_TIMES.items()):
-        tr.write_line(f"{name:<{width}}  {seconds:7.1f} s")

@@ -21,9 +21,6 @@ WIDGET_TIMEOUT = 120
 # only covers the browser re-rendering.
 SETTLED_TIMEOUT = 30
 
-# Wall time of each Run All Cells, by notebook (printed at the end of the session).
-RUN_TIMES: dict[str, float] = {}
-
 # Console errors that are not course problems, as regexes matched against
 # "type: text (url:line)". Only "error" messages and uncaught exceptions
 # ("pageerror") count; JupyterLab's debug/info/warning chatter is ignored.
