@@ -93,13 +93,13 @@ def _check_tensors(tensors, names) -> None:
                              f"{_index(tensor)} ({count} non-finite value(s) in all)")
 
 
-def check_batch(batch, name: str, epoch: int, position: int) -> None:
-    """Raise ``ValueError`` naming ``name``, the epoch and batch if ``batch`` holds NaN/inf."""
+def check_batch(batch, name: str, position: int, epoch: int | None = None) -> None:
+    """Raise ``ValueError`` naming ``name``, the batch (and epoch) if ``batch`` holds NaN/inf."""
+    where = f"batch {position}" + ("" if epoch is None else f" of epoch {epoch}")
     for tensor in _tensors(batch):
         bad = _first_non_finite(tensor)
         if bad is not None:
-            raise ValueError(f"{name}: expected finite values, got {bad} in batch {position} "
-                             f"of epoch {epoch}")
+            raise ValueError(f"{name}: expected finite values, got {bad} in {where}")
 
 
 def _tensors(batch):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from coursekit.runtime import get_device
 from coursekit.train.data import as_batches, batch_length, check_batch, to_device
 from coursekit.train.history import History
 from coursekit.train.loop import Trainer, check_finite, optimizer_step
@@ -50,7 +51,7 @@ def evaluate(model: nn.Module, loss_fn: Callable, data, batch_size: int = 512,
     batches, check_each = as_batches(data, "data", batch_size, False, None)
     for position, batch in enumerate(batches):
         if check_each:
-            check_batch(batch, "data", 0, position)
+            check_batch(batch, "data", position)
         batch = to_device(batch, device)
         size = batch_length(batch)
         for k, v in _scalars(loss_fn(model, batch)).items():
@@ -104,8 +105,6 @@ def fit(
     if val_data is not None:
         as_batches(val_data, "val_data", 1, False, None)  # its type and values, before training
     if device is not None:
-        from coursekit.runtime import get_device
-
         model.to(get_device(device))
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
 

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursekit.runtime import make_generator
+from coursekit.runtime import get_device, make_generator
 from coursekit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from coursekit.train.data import as_batches, check_batch, to_device
 from coursekit.train.ema import EMA
@@ -134,10 +134,11 @@ class Trainer:
         step, epoch: steps taken and epochs completed.
     """
 
-    def __init__(self, step_fn: StepFn, train_data, *, models: Mapping[str, nn.Module] = (),
-                 optimizers: Mapping[str, torch.optim.Optimizer] = (),
-                 schedulers: Mapping[str, Any] = (), schedule_every: str = "epoch",
-                 ema: Mapping[str, EMA] = (), state: dict | None = None,
+    def __init__(self, step_fn: StepFn, train_data, *,
+                 models: Mapping[str, nn.Module] | None = None,
+                 optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+                 schedulers: Mapping[str, Any] | None = None, schedule_every: str = "epoch",
+                 ema: Mapping[str, EMA] | None = None, state: dict | None = None,
                  batch_size: int = 128, shuffle: bool = True, seed: int | None = None,
                  device: str | torch.device | None = None, progress: bool = True,
                  desc: str = "training"):
@@ -145,9 +146,11 @@ class Trainer:
             raise TypeError(f"step_fn: expected a callable, got {type(step_fn).__name__}")
         if schedule_every not in ("step", "epoch"):
             raise ValueError(f"schedule_every: expected 'step' or 'epoch', got {schedule_every!r}")
+        if state is not None and not isinstance(state, dict):
+            raise TypeError(f"state: expected a dict or None, got {type(state).__name__}")
         self.step_fn = step_fn
-        self.models, self.optimizers = dict(models), dict(optimizers)
-        self.schedulers, self.ema = dict(schedulers), dict(ema)
+        self.models, self.optimizers = dict(models or {}), dict(optimizers or {})
+        self.schedulers, self.ema = dict(schedulers or {}), dict(ema or {})
         self.schedule_every = schedule_every
         self.state = {} if state is None else state
         self.device = self._device(device)
@@ -171,8 +174,6 @@ class Trainer:
 
     def _device(self, device) -> torch.device:
         if device is not None:
-            from coursekit.runtime import get_device
-
             return get_device(device)
         for model in self.models.values():
             for p in model.parameters():
@@ -273,7 +274,7 @@ class Trainer:
 
     def _take_step(self, batch) -> None:
         if self._check_each:
-            check_batch(batch, "train_data", self.epoch, self._position - 1)
+            check_batch(batch, "train_data", self._position - 1, self.epoch)
         logged = _floats(self.step_fn(self, to_device(batch, self.device)), "step_fn")
         for key, value in logged.items():
             check_finite(key, value, self.epoch, self.step)
