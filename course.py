@@ -10,7 +10,8 @@ this file (override with ``COURSEKIT_VENV``). Installation is skipped when
 nothing changed since the last successful one, so a second run works offline.
 Where the machine allows it (Linux as root), the tests themselves run with the
 network switched off, which proves the course's offline promise.
-Arguments after ``--`` go to ``jupyter lab`` or ``pytest``.
+Arguments after ``--`` go to ``jupyter lab`` or ``pytest`` (``test`` runs pytest
+with one pytest-xdist worker per CPU, at most 4; ``-- -n 0`` runs it serially).
 """
 
 from __future__ import annotations
@@ -97,13 +98,27 @@ def offline_prefix() -> list[str]:
     return prefix if ok else []
 
 
+def worker_count() -> int:
+    """How many pytest-xdist workers run the suite: one per CPU this process may
+    use, at most 4 (the slow parts are a handful of notebooks, the grading
+    sandbox and one JupyterLab session, so more would mostly add start-up)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(cpus or 1, 4)
+
+
 def test(python: Path, extra_args: list[str]) -> int:
     start = time.perf_counter()
     prefix = offline_prefix()
     if prefix:
         say("network disabled for the tests (fresh network namespace with loopback only)")
-    say("pytest (unit, property, notebook, grading, style and browser tests)")
-    code = subprocess.call([*prefix, str(python), "-m", "pytest", *extra_args], cwd=ROOT)
+    workers = worker_count()
+    # pyproject.toml says what runs (the tests, and the notebooks through nbval)
+    # and how tests are grouped on workers; -n only spreads that over the CPUs.
+    parallel = ["-n", str(workers)] if workers > 1 else []
+    say(f"pytest on {workers} worker(s) "
+        "(unit, property, notebook, grading, style and browser tests)")
+    code = subprocess.call([*prefix, str(python), "-m", "pytest", *parallel, *extra_args],
+                           cwd=ROOT)
     if code == 5:  # pytest collected nothing: that is a failure, not a pass
         say("pytest collected no tests")
         code = 1
