@@ -84,7 +84,7 @@ def _part(path: str) -> str:
         return "notebooks"
     if path.startswith("tests/browser/"):
         return "browser"
-    if path.startswith(("tests/grading/", "tests/hw")):
+    if path.startswith(("tests/grading/", "tests/homework/", "tests/hw")):
         return "grading"
     if path == "tests/test_style.py":
         return "style"
