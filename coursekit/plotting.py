@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from coursekit._validation import check_count
 from coursekit.train.history import smooth
 
 
@@ -41,8 +42,7 @@ def density_grid(
     """
     if len(extent) != 4 or not (extent[0] < extent[1] and extent[2] < extent[3]):
         raise ValueError(f"extent: expected (xmin, xmax, ymin, ymax) with min < max, got {extent}")
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
-        raise ValueError(f"resolution: expected an int >= 2, got {resolution!r}")
+    check_count(resolution, "resolution", 2)
     xs = torch.linspace(extent[0], extent[1], resolution, dtype=dtype)
     ys = torch.linspace(extent[2], extent[3], resolution, dtype=dtype)
     Y, X = torch.meshgrid(ys, xs, indexing="ij")

@@ -110,5 +110,5 @@ def test_bad_input():
         load_digits("train", binarize="yes")
     with pytest.raises(ValueError, match="dequantize"):
         load_digits("train", binarize="static", dequantize=True)
-    with pytest.raises(ValueError, match="batch_size: expected a positive int"):
+    with pytest.raises(ValueError, match="batch_size: expected an int >= 1"):
         digits_loader("train", batch_size=0)

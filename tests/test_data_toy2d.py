@@ -95,9 +95,9 @@ def test_log_prob_keeps_batch_shape_dtype_and_far_points_finite():
 def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="name: expected one of .* got 'mooons'"):
         toy2d("mooons", 10)
-    with pytest.raises(ValueError, match="n: expected a positive number of samples, got -5"):
+    with pytest.raises(ValueError, match="n: expected an int >= 1, got -5"):
         toy2d("moons", -5)
-    with pytest.raises(TypeError, match="n: expected a positive int"):
+    with pytest.raises(TypeError, match="n: expected an int >= 1, got 2.5"):
         toy2d("moons", 2.5)
     with pytest.raises(ValueError, match=r"x: expected points of shape \(\.\.\., 2\)"):
         toy2d_log_prob("moons", torch.zeros(5, 3))

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from coursekit._validation import check_count
 from coursekit.runtime import make_generator
 
 DIGITS_SPLIT = {"train": 1197, "val": 300, "test": 300}
@@ -178,8 +179,7 @@ def digits_loader(
     Shuffles the training split by default. With ``binarize="dynamic"`` or
     ``dequantize=True`` every epoch sees freshly drawn pixels.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    check_count(batch_size, "batch_size")
     dataset = DigitsDataset(split, binarize, dequantize, as_images, seed)
     shuffle = (split == "train") if shuffle is None else shuffle
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,

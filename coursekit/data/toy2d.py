@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from coursekit._validation import check_count
 from coursekit.functional import LOG_2PI
 from coursekit.runtime import make_generator
 
@@ -72,7 +73,7 @@ class ToyDensity:
 
     def sample(self, n: int, seed: int | torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` points, a float32 tensor of shape ``(n, 2)``."""
-        n = _check_n(n)
+        n = check_count(n, "n")
         gen = make_generator(seed)
         return self._sampler(n, gen).to(torch.float32)
 
@@ -91,14 +92,6 @@ class ToyDensity:
         if self._entropy is not None:
             return float(self._entropy)
         return _grid_entropy(self.name)
-
-
-def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n: expected a positive int, got {type(n).__name__}")
-    if n <= 0:
-        raise ValueError(f"n: expected a positive number of samples, got {n}")
-    return int(n)
 
 
 def _check_points(x) -> torch.Tensor:
