@@ -510,7 +510,8 @@ class SSVAE(nn.Module):
     @torch.no_grad()
     def sample(self, y: torch.Tensor, mean: bool = True) -> torch.Tensor:
         """One image per label in ``y`` ``(n,)`` from ``p(x|y,z)``, ``z ~ N(0, I)``."""
-        z = torch.randn(len(y), self.z_dim, device=next(self.parameters()).device)
+        p = next(self.parameters())
+        z = torch.randn(len(y), self.z_dim, device=p.device, dtype=p.dtype)
         probs = torch.sigmoid(self.decode(z, y))
         return probs if mean else torch.bernoulli(probs)
 
