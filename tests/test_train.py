@@ -174,6 +174,17 @@ def test_fit_batches_an_x_y_pair_together():
     assert pair.loss == dataset.loss and len(pair.loss) == 8
 
 
+def test_an_iterable_dataset_is_batched_in_its_own_order():
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            yield from torch.arange(10.0).reshape(5, 2)
+
+    seen = []
+    hist = fit(nn.Linear(2, 1), lambda m, b: seen.append(b[:, 0].tolist()) or m(b).pow(2).mean(),
+               Stream(), epochs=2, batch_size=2, progress=False)
+    assert seen == [[0.0, 2.0], [4.0, 6.0], [8.0]] * 2 and hist.steps == 6
+
+
 def test_fit_on_load_digits_uses_images_with_their_labels():
     from coursekit.data import load_digits
 

@@ -30,8 +30,9 @@ def set_rng_state(state: dict, loader_generator: torch.Generator | None) -> None
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-    if state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if torch.cuda.is_available():  # a GPU run resumed on the CPU keeps only its CPU streams
+        for device, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)
     if loader_generator is not None:
         loader_generator.set_state(state["loader"])
 
@@ -45,12 +46,14 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors go back to their devices).
+def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`.
 
-    It is unpickled in full (user state may hold any object): load only your own files.
+    Tensors go back to the devices they were saved from unless ``map_location``
+    (as in ``torch.load``, e.g. ``"cpu"``) says otherwise. The file is unpickled
+    in full (user state may hold any object): load only your own files.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no checkpoint file at {str(path)!r}")
-    return torch.load(path, weights_only=False)
+    return torch.load(path, map_location=map_location, weights_only=False)

@@ -7,7 +7,7 @@ Accepted, without guessing:
 * a tuple of tensors ``(x, y, ...)`` with equal first dimension ``n`` (what
   ``coursekit.data.load_digits`` returns): batched together, each batch is a list
   ``[x_b, y_b, ...]``;
-* a ``Dataset``: batched with a ``DataLoader``;
+* a ``Dataset``: batched with a ``DataLoader`` (an ``IterableDataset`` in its own order);
 * a ``DataLoader`` or any other iterable of ready-made batches (a list of batches
   too), used as it is.
 
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 _EXPECTED = ("a Tensor, a tuple of tensors (x, y) with equal first dimension, a Dataset, "
              "a DataLoader or an iterable of batches")
@@ -36,6 +36,7 @@ def as_batches(data, name: str, batch_size: int, shuffle: bool,
     """
     dataset, checked = _as_dataset(data, name)
     if dataset is not None:
+        shuffle = shuffle and not isinstance(dataset, IterableDataset)  # streams keep their order
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
         return loader, not checked
     return _as_iterable(data, name), True
@@ -57,7 +58,7 @@ def _as_dataset(data, name: str) -> tuple[Dataset | None, bool]:
     if isinstance(data, TensorDataset):
         _check_tensors(data.tensors, [f"{name}.tensors[{i}]" for i in range(len(data.tensors))])
         return data, True
-    if isinstance(data, Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
+    if isinstance(data, Dataset):
         return data, False
     return None, False
 

@@ -356,7 +356,8 @@ class Trainer:
         """Write :meth:`state_dict` to ``path`` (atomically: via a temporary file)."""
         save_checkpoint(self.state_dict(), path)
 
-    def load(self, path: str | os.PathLike) -> Trainer:
-        """Resume from a file written by :meth:`save`; returns ``self``."""
-        self.load_state_dict(load_checkpoint(path))
+    def load(self, path: str | os.PathLike, map_location=None) -> Trainer:
+        """Resume from a file written by :meth:`save` (``map_location="cpu"`` to resume a
+        GPU run on the CPU); returns ``self``."""
+        self.load_state_dict(load_checkpoint(path, map_location))
         return self
