@@ -28,6 +28,7 @@ divergence between a ``MultivariateNormal`` and an ``Independent(Normal, 1)``
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -41,6 +42,7 @@ from coursekit._validation import (
     check_count,
     check_event,
     check_finite,
+    check_number,
     check_probs,
     check_square,
     check_unit_interval,
@@ -51,10 +53,13 @@ from coursekit.functional import LOG_2PI
 
 __all__ = [
     "bernoulli_log_prob",
+    "bimodal_log_prob",
     "conditional_entropy_table",
     "diag_gaussian_log_prob",
     "entropy_categorical",
     "entropy_gaussian",
+    "forward_fit",
+    "forward_kl",
     "gaussian_conditional",
     "gaussian_log_prob",
     "gaussian_marginal",
@@ -67,6 +72,8 @@ __all__ = [
     "mc_kl",
     "mutual_information_gaussian",
     "mutual_information_table",
+    "reverse_fit",
+    "reverse_kl",
     "safe_cholesky",
     "tv_categorical",
 ]
@@ -572,6 +579,183 @@ def mc_kl(log_p, log_q, sample_p, n: int, generator: torch.Generator | None = No
         raise TypeError(f"log_q: expected a callable or a Distribution, "
                         f"got {type(log_q).__name__}")
     return mc_estimate(lambda x: lp(x) - lq(x), sample_p, n, generator)
+
+
+# --------------------------------------------------------------------------------------
+# one Gaussian fitted to a 1-D two-component mixture: forward vs reverse KL
+# --------------------------------------------------------------------------------------
+# The target is p(x) = w N(x; m_1, s^2) + (1 - w) N(x; m_2, s^2), the model
+# q(x) = N(x; mu, sigma^2). These functions take the parameters as Python numbers
+# and return floats or NumPy arrays: they feed scipy's optimiser and the plots of
+# lecture 01 (KLExplorer).
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(96)
+
+
+def _check_bimodal(mode1, mode2, weight, sigma) -> tuple[float, float, float, float]:
+    mode1, mode2 = check_number(mode1, "mode1"), check_number(mode2, "mode2")
+    weight = check_number(weight, "weight")
+    if not 0 < weight < 1:
+        raise ValueError(f"weight: expected a mixture weight in (0, 1), got {weight!r}")
+    return mode1, mode2, weight, check_number(sigma, "sigma", low=0, strict=True)
+
+
+def _check_normal(mu, std) -> tuple[float, float]:
+    return check_number(mu, "mu"), check_number(std, "std", low=0, strict=True)
+
+
+def _normal_log_prob_1d(x: np.ndarray, mu: float, std: float) -> np.ndarray:
+    """``log N(x; mu, std^2)`` elementwise: :func:`coursekit.functional.log_normal_diag`
+    with ``d = 1``, written in NumPy because :func:`reverse_fit`'s optimiser evaluates
+    it hundreds of times per fit (the tests check it against the functional one)."""
+    return -0.5 * ((x - mu) / std) ** 2 - 0.5 * LOG_2PI - np.log(std)
+
+
+def _bimodal_log_prob(x: np.ndarray, mode1, mode2, weight, sigma) -> np.ndarray:
+    from scipy.special import logsumexp
+
+    comps = np.stack([
+        np.log(weight) - 0.5 * ((x - mode1) / sigma) ** 2,
+        np.log1p(-weight) - 0.5 * ((x - mode2) / sigma) ** 2,
+    ])
+    return logsumexp(comps, axis=0) - 0.5 * LOG_2PI - np.log(sigma)
+
+
+def bimodal_log_prob(x, mode1: float, mode2: float, weight: float, sigma: float
+                     ) -> np.ndarray:
+    r"""Log-density of the two-component mixture, elementwise.
+
+    .. math::
+        \log p(x) = \log\big(w\, N(x; m_1, s^2) + (1 - w)\, N(x; m_2, s^2)\big)
+
+    Args:
+        x: array-like of any shape.
+        mode1, mode2: the component means ``m_1, m_2``; weight: ``w`` in ``(0, 1)``;
+            sigma: the components' standard deviation ``s > 0``.
+
+    Returns:
+        NumPy float64 array of ``x``'s shape.
+    """
+    params = _check_bimodal(mode1, mode2, weight, sigma)
+    return _bimodal_log_prob(np.asarray(x, dtype=np.float64), *params)
+
+
+def forward_fit(mode1: float, mode2: float, weight: float, sigma: float
+                ) -> tuple[float, float]:
+    r"""The Gaussian minimising the forward KL ``KL(p || q)``: moment matching.
+
+    Since ``KL(p || q) = -H(p) - E_p[log q]``, the minimiser has the mean and
+    variance of ``p`` (it covers both modes):
+
+    .. math::
+        \mu = w m_1 + (1 - w) m_2, \qquad \sigma^2 = s^2 + w (1 - w) (m_1 - m_2)^2.
+
+    Returns:
+        ``(mean, std)`` of ``q``.
+    """
+    mode1, mode2, weight, sigma = _check_bimodal(mode1, mode2, weight, sigma)
+    mean = weight * mode1 + (1 - weight) * mode2
+    var = sigma**2 + weight * (1 - weight) * (mode1 - mode2) ** 2
+    return float(mean), float(np.sqrt(var))
+
+
+def _crossover(mode1, mode2, weight, sigma) -> float | None:
+    """The x where ``w N(x; m1, s^2) = (1 - w) N(x; m2, s^2)`` (None if m1 = m2)."""
+    if mode1 == mode2:
+        return None
+    return 0.5 * (mode1 + mode2) + sigma**2 * np.log((1 - weight) / weight) / (mode1 - mode2)
+
+
+def reverse_kl(mu: float, std: float, mode1: float, mode2: float, weight: float,
+               sigma: float) -> float:
+    r"""``KL(q || p)`` for ``q = N(mu, std^2)``, by Gauss-Legendre quadrature.
+
+    .. math::
+        \mathrm{KL}(q \,\|\, p) = -H(q) - \mathbb E_q[\log p(x)], \qquad
+        H(q) = \tfrac12 \log(2 \pi e\, \sigma^2)
+
+    ``H(q)`` is exact; ``E_q[log p]`` uses 96 Gauss-Legendre nodes on
+    ``mu +- 12 std``, split where the two weighted components are equal (``log p``
+    bends sharply there when the modes are far apart), so the value is smooth and
+    accurate in ``(mu, log std)``.
+
+    Args:
+        mu, std: the Gaussian ``q`` (``std > 0``); mode1, mode2, weight, sigma: ``p``.
+
+    Returns:
+        The divergence in nats (a float).
+    """
+    mu, std = _check_normal(mu, std)
+    return _reverse_kl(mu, std, *_check_bimodal(mode1, mode2, weight, sigma))
+
+
+def _reverse_kl(mu, std, mode1, mode2, weight, sigma) -> float:
+    entropy_q = 0.5 * (1 + LOG_2PI) + np.log(std)
+    lo, hi = mu - 12 * std, mu + 12 * std
+    cut = _crossover(mode1, mode2, weight, sigma)
+    edges = [lo, cut, hi] if cut is not None and lo < cut < hi else [lo, hi]
+    cross = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        x = 0.5 * (b - a) * _GL_NODES + 0.5 * (a + b)
+        f = np.exp(_normal_log_prob_1d(x, mu, std)) * _bimodal_log_prob(x, mode1, mode2,
+                                                                        weight, sigma)
+        cross += 0.5 * (b - a) * float(np.dot(_GL_WEIGHTS, f))
+    return float(-entropy_q - cross)
+
+
+def forward_kl(mu: float, std: float, mode1: float, mode2: float, weight: float,
+               sigma: float, n_grid: int = 4001) -> float:
+    r"""``KL(p || q)`` for ``q = N(mu, std^2)``, by the trapezoid rule.
+
+    .. math::
+        \mathrm{KL}(p \,\|\, q) = \int p(x) \big(\log p(x) - \log q(x)\big)\, dx
+
+    on ``n_grid`` points covering ``p``: ``[min(m_1, m_2) - 10 s, max(m_1, m_2) + 10 s]``.
+
+    Returns:
+        The divergence in nats (a float).
+    """
+    from scipy.integrate import trapezoid
+
+    mu, std = _check_normal(mu, std)
+    mode1, mode2, weight, sigma = _check_bimodal(mode1, mode2, weight, sigma)
+    n_grid = check_count(n_grid, "n_grid", 2)
+    x = np.linspace(min(mode1, mode2) - 10 * sigma, max(mode1, mode2) + 10 * sigma, n_grid)
+    logp = _bimodal_log_prob(x, mode1, mode2, weight, sigma)
+    return float(trapezoid(np.exp(logp) * (logp - _normal_log_prob_1d(x, mu, std)), x))
+
+
+def reverse_fit(mode1: float, mode2: float, weight: float, sigma: float
+                ) -> tuple[float, float]:
+    r"""The best Gaussian found for the reverse KL, ``min_q KL(q || p)``.
+
+    There is no closed form and the objective is not convex in ``(mu, std)``:
+    :func:`reverse_kl` is minimised over ``(mu, log std)`` with L-BFGS from three
+    starts (each mode with std ``s``, and the moment match of :func:`forward_fit`)
+    and the lowest local minimum is kept. When the modes are far apart it sits
+    on one mode (mode seeking). Results are cached per setting.
+
+    Returns:
+        ``(mean, std)`` of ``q``.
+    """
+    return _reverse_fit(*_check_bimodal(mode1, mode2, weight, sigma))
+
+
+@functools.lru_cache(maxsize=512)
+def _reverse_fit(mode1, mode2, weight, sigma) -> tuple[float, float]:
+    from scipy.optimize import minimize
+
+    m_f, s_f = forward_fit(mode1, mode2, weight, sigma)
+    starts = [(mode1, np.log(sigma)), (mode2, np.log(sigma)), (m_f, np.log(s_f))]
+
+    def objective(theta):
+        return _reverse_kl(theta[0], np.exp(theta[1]), mode1, mode2, weight, sigma)
+
+    best = None
+    for start in starts:
+        res = minimize(objective, np.array(start, dtype=np.float64), method="L-BFGS-B")
+        if best is None or res.fun < best.fun:
+            best = res
+    return float(best.x[0]), float(np.exp(best.x[1]))
 
 
 # --------------------------------------------------------------------------------------

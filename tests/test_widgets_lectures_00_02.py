@@ -11,14 +11,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy import integrate, stats  # noqa: E402
 
+from coursekit.probability import bimodal_log_prob, forward_kl, reverse_kl  # noqa: E402
 from coursekit.widgets.bivariate_gaussian import BivariateGaussianExplorer  # noqa: E402
 from coursekit.widgets.em_stepper import EMStepper, gaussian_ellipse  # noqa: E402
-from coursekit.widgets.kl_explorer import (  # noqa: E402
-    KLExplorer,
-    forward_kl,
-    reverse_kl,
-    target_log_prob,
-)
+from coursekit.widgets.kl_explorer import KLExplorer  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # BivariateGaussianExplorer
@@ -92,7 +88,7 @@ def test_bivariate_bad_input(bad):
 
 def _target_moments(mode1, mode2, weight, sigma):
     x = np.linspace(min(mode1, mode2) - 12 * sigma, max(mode1, mode2) + 12 * sigma, 20001)
-    p = np.exp(target_log_prob(x, mode1, mode2, weight, sigma))
+    p = np.exp(bimodal_log_prob(x, mode1, mode2, weight, sigma))
     mean = integrate.trapezoid(x * p, x)
     return mean, integrate.trapezoid((x - mean) ** 2 * p, x)
 
@@ -138,7 +134,7 @@ def test_kl_reverse_fit_is_a_local_minimum_and_sits_on_a_mode():
 def test_kl_divergences_against_independent_quadrature():
     params = dict(mode1=-1.0, mode2=2.5, weight=0.35, sigma=0.8)
     mu, std = 0.4, 1.3
-    p = lambda x: np.exp(target_log_prob(x, **params))
+    p = lambda x: np.exp(bimodal_log_prob(x, **params))
     q = stats.norm(mu, std)
     kl_pq = integrate.quad(lambda x: p(x) * (np.log(p(x)) - q.logpdf(x)), -15, 15, limit=200)[0]
     kl_qp = integrate.quad(lambda x: q.pdf(x) * (q.logpdf(x) - np.log(p(x))), -15, 15,
