@@ -46,13 +46,13 @@ def check_number(value, name: str, low: float | None = None, strict: bool = Fals
     too_low = low is not None and (v < low or (strict and v == low))
     too_high = high is not None and v > high
     if not math.isfinite(v) or too_low or too_high:
-        bound = []
-        if low is not None:
-            bound.append(f"{'>' if strict else '>='} {low:g}")
-        if high is not None:
-            bound.append(f"<= {high:g}")
-        raise ValueError(f"{name}: expected a finite number{' ' if bound else ''}"
-                         f"{' and '.join(bound)}, got {value!r}")
+        if low is not None and high is not None:
+            bound = f" in {'(' if strict else '['}{low:g}, {high:g}]"
+        elif low is not None:
+            bound = f" {'>' if strict else '>='} {low:g}"
+        else:
+            bound = "" if high is None else f" <= {high:g}"
+        raise ValueError(f"{name}: expected a finite number{bound}, got {value!r}")
     return v
 
 

@@ -96,7 +96,7 @@ def test_progress_bar_can_be_shown(capsys):
 def test_bad_arguments():
     model = nn.Linear(2, 1)
     x = torch.randn(8, 2)
-    with pytest.raises(ValueError, match="epochs: expected a positive int"):
+    with pytest.raises(ValueError, match="epochs: expected an int >= 1"):
         fit(model, mse, x, epochs=0)
     with pytest.raises(ValueError, match="batch_size"):
         fit(model, mse, x, batch_size=-1)
@@ -457,11 +457,11 @@ def test_bad_trainer_arguments_and_step_results(tmp_path):
     model = nn.Linear(2, 1)
     with pytest.raises(ValueError, match="steps, epochs: expected exactly one of them"):
         Trainer(lambda t, b: None, x).run()
-    with pytest.raises(ValueError, match="steps: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match="steps: expected an int >= 1, got 0"):
         Trainer(lambda t, b: None, x).run(steps=0)
     with pytest.raises(ValueError, match="schedule_every: expected 'step' or 'epoch'"):
         Trainer(lambda t, b: None, x, schedule_every="batch")
-    with pytest.raises(ValueError, match="n: expected a positive int"):
+    with pytest.raises(ValueError, match="n: expected an int >= 1"):
         Trainer(lambda t, b: None, x).every(0, print)
     with pytest.raises(TypeError, match="step_fn: expected a dict of scalars or None, got list"):
         Trainer(lambda t, b: [1.0], x, progress=False).run(steps=1)
@@ -470,7 +470,7 @@ def test_bad_trainer_arguments_and_step_results(tmp_path):
     with pytest.raises(FloatingPointError, match="critic became inf at epoch 1, step 3"):
         Trainer(lambda t, b: {"critic": 1.0 if t.step < 3 else float("inf")}, x, batch_size=3,
                 progress=False).run(steps=5)
-    with pytest.raises(ValueError, match=r"decay: expected a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"decay: expected a finite number in \[0, 1\]"):
         EMA(model, decay=1.5)
     with pytest.raises(ValueError, match="clip_grad_norm"):
         optimizer_step(torch.optim.SGD(model.parameters()), model(x).sum(), clip_grad_norm=0)

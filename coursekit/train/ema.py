@@ -7,6 +7,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from coursekit._validation import check_number
+
 
 class EMA:
     """A shadow copy of ``model``'s floating-point parameters, averaged over steps.
@@ -31,10 +33,8 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float = 0.999):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay <= 1:
-            raise ValueError(f"decay: expected a number in [0, 1], got {decay!r}")
         self.model = model
-        self.decay = float(decay)
+        self.decay = check_number(decay, "decay", low=0.0, high=1.0)
         self.updates = 0
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self._averaged = {k for k, p in model.named_parameters() if p.is_floating_point()}

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from coursekit._validation import check_count, check_number
 from coursekit.runtime import get_device
 from coursekit.train.data import as_batches, batch_length, check_batch, to_device
 from coursekit.train.history import History
@@ -129,9 +130,7 @@ def fit(
 
 
 def _check_fit_args(epochs, batch_size, clip_grad_norm) -> None:
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    if clip_grad_norm is not None and not clip_grad_norm > 0:
-        raise ValueError(f"clip_grad_norm: expected a positive number or None, "
-                         f"got {clip_grad_norm!r}")
+    check_count(epochs, "epochs")
+    check_count(batch_size, "batch_size")
+    if clip_grad_norm is not None:
+        check_number(clip_grad_norm, "clip_grad_norm", low=0.0, strict=True)

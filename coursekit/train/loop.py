@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from coursekit._validation import check_count, check_number
 from coursekit.runtime import get_device, make_generator
 from coursekit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from coursekit.train.data import as_batches, check_batch, to_device
@@ -63,9 +64,8 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, *,
             ``‖g‖ = sqrt(Σ_i ‖g_i‖²)`` is at most this value.
         parameters: whose gradients are clipped (default: the optimiser's).
     """
-    if clip_grad_norm is not None and not clip_grad_norm > 0:
-        raise ValueError(f"clip_grad_norm: expected a positive number or None, "
-                         f"got {clip_grad_norm!r}")
+    if clip_grad_norm is not None:
+        check_number(clip_grad_norm, "clip_grad_norm", low=0.0, strict=True)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if clip_grad_norm is not None:
@@ -96,12 +96,6 @@ def _floats(values, source: str) -> dict[str, float]:
                              f"{tuple(value.shape)}")
         out[key] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
     return out
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
 
 
 class Trainer:
@@ -155,7 +149,7 @@ class Trainer:
         self.state = {} if state is None else state
         self.device = self._device(device)
         self.batches, self._check_each = as_batches(
-            train_data, "train_data", _positive_int("batch_size", batch_size), shuffle,
+            train_data, "train_data", check_count(batch_size, "batch_size"), shuffle,
             None if seed is None else make_generator(seed))
         # what shuffles the data: our generator, a DataLoader's own one, else torch's global RNG
         shuffler = getattr(self.batches, "generator", None)
@@ -196,7 +190,7 @@ class Trainer:
             raise ValueError(f"unit: expected 'step' or 'epoch', got {unit!r}")
         if not callable(fn):
             raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
-        self._callbacks.append((_positive_int("n", n), unit, fn))
+        self._callbacks.append((check_count(n, "n"), unit, fn))
         return self
 
     def stop(self) -> None:
@@ -213,9 +207,9 @@ class Trainer:
             raise ValueError(f"steps, epochs: expected exactly one of them, "
                              f"got steps={steps!r}, epochs={epochs!r}")
         if steps is not None:
-            _positive_int("steps", steps)
+            check_count(steps, "steps")
         else:
-            _positive_int("epochs", epochs)
+            check_count(epochs, "epochs")
         self._stop = False
         for model in self.models.values():
             model.train()
