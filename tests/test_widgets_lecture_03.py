@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import scipy.integrate  # noqa: E402
 import scipy.stats  # noqa: E402
 
-from coursekit.widgets import elbo_gap  # noqa: E402
+from coursekit.latent import quadrature  # noqa: E402
 from coursekit.widgets.elbo_gap import ELBOGapExplorer  # noqa: E402
 from coursekit.widgets.estimator_variance import EstimatorVarianceExplorer  # noqa: E402
 
@@ -39,16 +39,16 @@ def test_elbo_plus_kl_is_log_px(gap_app, posterior, mean, std):
 def test_log_px_matches_the_constructed_value_and_scipy(gap_app):
     """The quadrature recovers the normalising constant the posterior was built with,
     and agrees with scipy's adaptive quadrature."""
-    for posterior in elbo_gap.POSTERIORS:
+    for posterior in quadrature.POSTERIORS:
         s = gap_app.update(posterior=posterior, mean=0.0, std=1.0)
-        assert abs(s["log_px"] - elbo_gap.LOG_PX) < 1e-8
-        ref, _ = scipy.integrate.quad(lambda z, p=posterior: math.exp(elbo_gap.log_joint(
+        assert abs(s["log_px"] - quadrature.LOG_PX) < 1e-8
+        ref, _ = scipy.integrate.quad(lambda z, p=posterior: math.exp(quadrature.log_joint(
             np.array([z]), p)[0]), -30, 30, points=[-3, 2], limit=200)
         assert abs(s["log_px"] - math.log(ref)) < 1e-8
 
 
 def test_kl_against_closed_form_for_gaussian_posterior(gap_app):
-    (_, m, sd), = elbo_gap.POSTERIORS["unimodal"]
+    (_, m, sd), = quadrature.POSTERIORS["unimodal"]
     for mean, std in [(0.0, 1.0), (-4.0, math.sqrt(0.75)), (2.0, math.sqrt(2.0))]:
         s = gap_app.update(posterior="unimodal", mean=mean, std=std)
         closed = math.log(sd / std) + (std ** 2 + (mean - m) ** 2) / (2 * sd ** 2) - 0.5
@@ -56,7 +56,7 @@ def test_kl_against_closed_form_for_gaussian_posterior(gap_app):
 
 
 def test_gap_closes_when_q_is_the_posterior(gap_app):
-    (_, m, sd), = elbo_gap.POSTERIORS["unimodal"]
+    (_, m, sd), = quadrature.POSTERIORS["unimodal"]
     s = gap_app.update(posterior="unimodal", mean=m, std=sd)
     assert abs(s["kl"]) < 1e-8
     assert abs(s["elbo"] - s["log_px"]) < 1e-8
@@ -73,7 +73,7 @@ def test_bimodal_q_cannot_close_the_gap(gap_app):
 
 def test_n22_beats_nm4(gap_app):
     """The lecture's picture: N(2, 2) is the better q (larger ELBO) for both posteriors."""
-    for posterior in elbo_gap.POSTERIORS:
+    for posterior in quadrature.POSTERIORS:
         good = gap_app.update(posterior=posterior, mean=2.0, std=math.sqrt(2.0))
         bad = gap_app.update(posterior=posterior, mean=-4.0, std=math.sqrt(0.75))
         assert good["elbo"] > bad["elbo"]

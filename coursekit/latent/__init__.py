@@ -18,6 +18,8 @@ one module per topic:
 * :mod:`~coursekit.latent.ppca`: :class:`PPCA` (closed form and EM) and
   :class:`MixturePPCA` (the mixtures' EM loop), fitted estimators with
   scikit-learn's conventions.
+* :mod:`~coursekit.latent.quadrature`: ``log p(x)``, the ELBO and the KL gap of a
+  1-D latent, exactly, by quadrature (example posteriors included).
 
 Conventions: torch in, torch out; NumPy arrays are accepted and become float64;
 the latent/event dimension is the last one; log-densities are summed over it.

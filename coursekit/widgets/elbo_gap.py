@@ -5,46 +5,17 @@ and watch ``log p(x)`` split into the ELBO and the KL gap.
     \log p(x) = \underbrace{\mathbb E_q[\log p(x, z)] + H(q)}_{\mathrm{ELBO}(q)}
     + \underbrace{\mathrm{KL}(q \,\|\, p(z \mid x))}_{\ge 0}
 
-Every quantity is computed by quadrature on a fine grid (no sampling), so the
-two bars always add up to ``log p(x)``.
+Every quantity is computed by quadrature on a fine grid (no sampling,
+:func:`coursekit.latent.quadrature.elbo_by_quadrature` on the example posteriors
+of :mod:`coursekit.latent.quadrature`), so the two bars always add up to ``log p(x)``.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from coursekit.latent.quadrature import POSTERIORS, elbo_by_quadrature, log_joint
 from coursekit.widgets.base import App
-
-# numpy >= 2 renamed trapz to trapezoid
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz
-
-#: the unnormalised joints ``p(x, z)`` as functions of ``z`` for a fixed ``x``;
-#: each is ``exp(LOG_PX) * p(z | x)`` with ``p(z | x)`` a Gaussian or a mixture of two.
-LOG_PX = -2.0
-POSTERIORS = {
-    # name: list of (weight, mean, std) of the Gaussian components of p(z|x)
-    "unimodal": [(1.0, 1.5, 1.2)],
-    "bimodal": [(0.35, -3.0, 0.8), (0.65, 2.0, 1.0)],
-}
-
-
-def _log_normal(z, mean, std):
-    return -0.5 * (math.log(2 * math.pi) + 2 * np.log(std) + ((z - mean) / std) ** 2)
-
-
-def log_posterior(z: np.ndarray, posterior: str) -> np.ndarray:
-    """``log p(z | x)`` of a named posterior (:data:`POSTERIORS`), elementwise."""
-    if posterior not in POSTERIORS:
-        raise ValueError(f"posterior: expected one of {tuple(POSTERIORS)}, got {posterior!r}")
-    terms = [math.log(w) + _log_normal(z, m, s) for w, m, s in POSTERIORS[posterior]]
-    return np.logaddexp.reduce(np.stack(terms), axis=0)
-
-
-def log_joint(z: np.ndarray, posterior: str) -> np.ndarray:
-    """``log p(x, z) = log p(x) + log p(z|x)`` with ``log p(x) = LOG_PX``."""
-    return LOG_PX + log_posterior(z, posterior)
 
 
 class ELBOGapExplorer(App):
@@ -87,28 +58,13 @@ class ELBOGapExplorer(App):
         }
 
     def update(self, posterior="bimodal", mean=0.0, std=1.0) -> dict:
-        if posterior not in POSTERIORS:
-            raise ValueError(f"posterior: expected one of {tuple(POSTERIORS)}, got {posterior!r}")
-        mean, std = float(mean), float(std)
-        if not (math.isfinite(std) and std > 0):
-            raise ValueError(f"std: expected a positive number, got {std!r}")
-        if not math.isfinite(mean):
-            raise ValueError(f"mean: expected a finite number, got {mean!r}")
         z = self.z
-        lj = log_joint(z, posterior)
-        m = lj.max()
-        log_px = float(m + np.log(_trapezoid(np.exp(lj - m), z)))
-        log_q = _log_normal(z, mean, std)
-        q = np.exp(log_q)
-        mass = float(_trapezoid(q, z))
-        log_post = lj - log_px
-        # q log q is 0 where q underflows to 0
-        elbo = float(_trapezoid(q * (lj - log_q), z))
-        kl = float(_trapezoid(q * (log_q - log_post), z))
+        gap = elbo_by_quadrature(z, log_joint(z, posterior), mean, std)
         return {
-            "posterior": posterior, "mean": mean, "std": std, "z": z,
-            "p_post": np.exp(log_post), "q": q, "log_px": log_px, "elbo": elbo,
-            "kl": kl, "q_mass": mass,
+            "posterior": posterior, "mean": float(mean), "std": float(std), "z": z,
+            "p_post": np.exp(gap["log_post"]), "q": np.exp(gap["log_q"]),
+            "log_px": gap["log_px"], "elbo": gap["elbo"], "kl": gap["kl"],
+            "q_mass": gap["q_mass"],
         }
 
     def draw(self, state, fig):
