@@ -55,8 +55,8 @@ from coursekit.exceptions import ConvergenceWarning, NotFittedError
 from coursekit.functional import LOG_2PI
 from coursekit.runtime import get_device
 
-__all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "kmeans",
-           "select_bernoulli_mixture"]
+__all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "data_point_means",
+           "em_trace", "kmeans", "select_bernoulli_mixture"]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 INIT_PARAMS = ("kmeans", "random")
@@ -108,6 +108,28 @@ def kmeans(X, n_clusters: int, *, n_iter: int = 20, generator=None
             break
         labels = new_labels
     return centers, labels
+
+
+def data_point_means(x, n_components: int, seed: int) -> torch.Tensor:
+    """``n_components`` distinct rows of ``x``, drawn uniformly without replacement with ``seed``.
+
+    A simple EM initialisation (scikit-learn calls it ``"random_from_data"``):
+    pass it as ``GaussianMixture(..., means_init=...)``. The rows are the first
+    ``K`` of ``torch.randperm(n)`` drawn with a CPU generator seeded with ``seed``.
+
+    Args:
+        x: ``(n, d)``; n_components: ``1 <= K <= n``; seed: a non-negative int.
+
+    Returns:
+        ``(K, d)`` rows of ``x`` (same dtype and device).
+    """
+    x = as_data(x, "x")
+    n = len(x)
+    k = check_count(n_components, "n_components")
+    if k > n:
+        raise ValueError(f"n_components: expected an int in [1, n={n}], got {n_components!r}")
+    gen = as_generator(seed, "seed")
+    return x[torch.randperm(n, generator=gen).to(x.device)[:k]]
 
 
 def _row_chunks(n: int, per_row: int, elements: int = _CHUNK_ELEMENTS):
@@ -611,6 +633,48 @@ class GaussianMixture(_EMMixture):
             mask = labels == k
             X[mask] += eps[mask] @ L[k].T
         return X, labels
+
+
+def em_trace(mixture: GaussianMixture, X, n_iter: int) -> dict[str, torch.Tensor]:
+    r"""Run ``n_iter`` EM iterations from ``mixture``'s current parameters, keeping every step.
+
+    Iteration ``t`` is one :meth:`~GaussianMixture.e_step` (responsibilities
+    ``r_nk = pi_k N(x_n; mu_k, Sigma_k) / p(x_n)`` and the mean log-likelihood) and
+    one :meth:`~GaussianMixture.m_step`; a last E-step scores the final parameters.
+    The mean log-likelihood never decreases along the trace.
+
+    Args:
+        mixture: a :class:`GaussianMixture` already initialised
+            (:meth:`~GaussianMixture.initialize`) or fitted; it is advanced in place.
+        X: ``(n, d)``; n_iter: ``T >= 0``.
+
+    Returns:
+        dict of tensors, index 0 = the starting parameters, index ``t`` = after ``t``
+        iterations: ``weights`` ``(T+1, K)``, ``means`` ``(T+1, K, d)``,
+        ``covariances`` ``(T+1, *covariances_.shape)``, ``resp`` ``(T+1, n, K)``
+        (responsibilities under each parameter set) and ``log_likelihood``
+        ``(T+1,)`` (mean log-likelihood per point under each parameter set).
+    """
+    if not isinstance(mixture, GaussianMixture):
+        raise TypeError(f"mixture: expected a GaussianMixture, got {type(mixture).__name__}")
+    n_iter = check_count(n_iter, "n_iter", 0)
+    mixture._require_fitted()
+    X = mixture._check_X(X)
+    weights, means, covs, resps, lls = [], [], [], [], []
+    for t in range(n_iter + 1):
+        log_resp, mean_ll = mixture._e_step(X)
+        weights.append(mixture.weights_.clone())
+        means.append(mixture.means_.clone())
+        covs.append(mixture.covariances_.clone())
+        resps.append(log_resp.exp())
+        lls.append(mean_ll)
+        if t < n_iter:
+            mixture._m_step(X, log_resp)
+    return {
+        "weights": torch.stack(weights), "means": torch.stack(means),
+        "covariances": torch.stack(covs), "resp": torch.stack(resps),
+        "log_likelihood": torch.tensor(lls, dtype=torch.float64),
+    }
 
 
 # --------------------------------------------------------------------------------------

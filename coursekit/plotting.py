@@ -1,7 +1,8 @@
 """Plots the lectures share: densities on a grid, samples, image grids, curves.
 
-All functions take an optional matplotlib ``ax`` and return it, so notebooks
-can compose figures; nothing here calls ``plt.show()``.
+All plotting functions take an optional matplotlib ``ax`` and return it, so
+notebooks can compose figures; nothing here calls ``plt.show()``.
+:func:`gaussian_ellipse` returns the points of a covariance ellipse to draw.
 """
 
 from __future__ import annotations
@@ -111,6 +112,33 @@ def plot_samples(
     if title:
         ax.set_title(title)
     return ax
+
+
+def gaussian_ellipse(mean, cov, n_std: float = 2.0, n_points: int = 100) -> np.ndarray:
+    r"""Points of the ellipse ``{x : (x - mean)^T cov^{-1} (x - mean) = n_std^2}`` (to draw).
+
+    With ``cov = V diag(lam) V^T`` (eigen-decomposition) the ellipse is
+    ``mean + n_std V diag(sqrt(lam)) [cos t, sin t]``: its semi-axes point along
+    the eigenvectors and have lengths ``n_std sqrt(lam)``.
+
+    Args:
+        mean: ``(2,)``; cov: ``(2, 2)`` symmetric positive definite (arrays or tensors).
+
+    Returns:
+        ``(n_points, 2)`` array (closed: the last point equals the first).
+    """
+    mean = _to_numpy(mean).astype(np.float64)
+    cov = _to_numpy(cov).astype(np.float64)
+    if mean.shape != (2,):
+        raise ValueError(f"mean: expected shape (2,), got {mean.shape}")
+    if cov.shape != (2, 2):
+        raise ValueError(f"cov: expected shape (2, 2), got {cov.shape}")
+    lam, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
+    if not lam.min() > 0:
+        raise ValueError(f"cov: expected a positive definite matrix, got eigenvalues {lam}")
+    t = np.linspace(0, 2 * np.pi, n_points)
+    circle = np.stack([np.cos(t), np.sin(t)], 1)
+    return mean + n_std * (circle * np.sqrt(lam)) @ vecs.T
 
 
 def image_grid(

@@ -11,9 +11,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy import integrate, stats  # noqa: E402
 
+from coursekit.plotting import gaussian_ellipse  # noqa: E402
 from coursekit.probability import bimodal_log_prob, forward_kl, reverse_kl  # noqa: E402
 from coursekit.widgets.bivariate_gaussian import BivariateGaussianExplorer  # noqa: E402
-from coursekit.widgets.em_stepper import EMStepper, gaussian_ellipse  # noqa: E402
+from coursekit.widgets.em_stepper import EMStepper  # noqa: E402
 from coursekit.widgets.kl_explorer import KLExplorer  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
@@ -278,20 +279,3 @@ def test_em_bad_input():
         EMStepper().update(dataset="nope")
     with pytest.raises(ValueError, match="cov"):
         gaussian_ellipse([0, 0], [[1, 0], [0, -1]])
-
-
-def test_data_point_means_are_distinct_rows_and_reproducible():
-    import torch
-
-    from coursekit.widgets.em_stepper import data_point_means
-
-    x = torch.arange(40.0).reshape(20, 2)
-    m = data_point_means(x, 5, seed=3)
-    assert m.shape == (5, 2)
-    rows = {tuple(r) for r in x.tolist()}
-    assert all(tuple(r) in rows for r in m.tolist())
-    assert len({tuple(r) for r in m.tolist()}) == 5
-    assert torch.equal(m, data_point_means(x, 5, seed=3))
-    assert not torch.equal(m, data_point_means(x, 5, seed=4))
-    with pytest.raises(ValueError, match="n_components"):
-        data_point_means(x, 21, seed=0)

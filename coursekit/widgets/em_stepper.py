@@ -6,10 +6,11 @@ EM for ``p(x) = sum_k pi_k N(x; mu_k, Sigma_k)`` alternates (lecture 02)
 * M-step: ``pi_k = N_k / N``, ``mu_k = sum_n r_nk x_n / N_k``,
   ``Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k`` with ``N_k = sum_n r_nk``.
 
-The app replays :meth:`coursekit.mixture.GaussianMixture.e_step` and
-:meth:`~coursekit.mixture.GaussianMixture.m_step` once per setting (data set,
-K, seed, initialisation), stores the parameters after every iteration, and the
-iteration slider / buttons move through that stored history. Points are
+The app replays EM with :func:`coursekit.mixture.em_trace` (one
+:meth:`~coursekit.mixture.GaussianMixture.e_step` and
+:meth:`~coursekit.mixture.GaussianMixture.m_step` per iteration) once per setting
+(data set, K, seed, initialisation), keeping the parameters after every iteration,
+and the iteration slider / buttons move through that stored history. Points are
 coloured by their responsibilities (a mix of the component colours), each
 component is drawn as its 2-sigma ellipse
 ``{x : (x - mu)^T Sigma^{-1} (x - mu) = 4}`` and the log-likelihood curve marks
@@ -21,10 +22,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import torch
 
 from coursekit.data.toy2d import TOY2D, get_toy2d
-from coursekit.mixture import GaussianMixture
+from coursekit.mixture import GaussianMixture, data_point_means, em_trace
+from coursekit.plotting import gaussian_ellipse
 from coursekit.widgets.base import App
 
 DATASETS = ("8gaussians", "moons", "pinwheel", "circles", "2spirals")
@@ -35,46 +36,6 @@ _PALETTE = np.array([
     [0.74, 0.74, 0.13], [0.09, 0.75, 0.81],
 ])
 MAX_K = len(_PALETTE)
-
-
-def gaussian_ellipse(mean, cov, n_std: float = 2.0, n_points: int = 100) -> np.ndarray:
-    """Points of the ellipse ``{x : (x - mean)^T cov^{-1} (x - mean) = n_std^2}``.
-
-    With ``cov = V diag(lam) V^T`` (eigen-decomposition) the ellipse is
-    ``mean + n_std V diag(sqrt(lam)) [cos t, sin t]``: its semi-axes point along
-    the eigenvectors and have lengths ``n_std sqrt(lam)``.
-
-    Args:
-        mean: ``(2,)``; cov: ``(2, 2)`` symmetric positive definite.
-
-    Returns:
-        ``(n_points, 2)`` array (closed: the last point equals the first).
-    """
-    mean = np.asarray(mean, dtype=np.float64)
-    cov = np.asarray(cov, dtype=np.float64)
-    if mean.shape != (2,):
-        raise ValueError(f"mean: expected shape (2,), got {mean.shape}")
-    if cov.shape != (2, 2):
-        raise ValueError(f"cov: expected shape (2, 2), got {cov.shape}")
-    lam, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
-    if not lam.min() > 0:
-        raise ValueError(f"cov: expected a positive definite matrix, got eigenvalues {lam}")
-    t = np.linspace(0, 2 * np.pi, n_points)
-    circle = np.stack([np.cos(t), np.sin(t)], 1)
-    return mean + n_std * (circle * np.sqrt(lam)) @ vecs.T
-
-
-def data_point_means(x: torch.Tensor, n_components: int, seed: int) -> torch.Tensor:
-    """``n_components`` distinct rows of ``x`` ``(n, d)``, drawn with ``seed``: ``(K, d)``.
-
-    A simple EM initialisation (scikit-learn calls it ``"random_from_data"``):
-    pass it as ``GaussianMixture(..., means_init=...)``.
-    """
-    if not 1 <= n_components <= len(x):
-        raise ValueError(f"n_components: expected an int in [1, n={len(x)}], "
-                         f"got {n_components!r}")
-    gen = torch.Generator().manual_seed(int(seed))
-    return x[torch.randperm(len(x), generator=gen)[:n_components]]
 
 
 @lru_cache(maxsize=64)
@@ -104,21 +65,8 @@ def em_history(dataset: str, n: int, n_components: int, seed: int, init: str,
                          init_params="kmeans" if init == "kmeans" else "random",
                          means_init=means_init, random_state=seed, reg_covar=1e-6)
     gm.initialize(x)
-    weights, means, covs, resps, lls = [], [], [], [], []
-    for t in range(n_iter + 1):
-        log_resp, mean_ll = gm.e_step(x)
-        weights.append(gm.weights_.numpy().copy())
-        means.append(gm.means_.numpy().copy())
-        covs.append(gm.covariances_.numpy().copy())
-        resps.append(log_resp.exp().numpy())
-        lls.append(mean_ll)
-        if t < n_iter:
-            gm.m_step(x, log_resp)
-    return {
-        "x": x.numpy(), "weights": np.stack(weights), "means": np.stack(means),
-        "covariances": np.stack(covs), "resp": np.stack(resps),
-        "log_likelihood": np.array(lls),
-    }
+    trace = {k: v.numpy() for k, v in em_trace(gm, x, n_iter).items()}
+    return {"x": x.numpy(), **trace}
 
 
 class EMStepper(App):
