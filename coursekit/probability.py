@@ -54,6 +54,7 @@ from coursekit.functional import LOG_2PI
 __all__ = [
     "bernoulli_log_prob",
     "bimodal_log_prob",
+    "bivariate_gaussian_cov",
     "conditional_entropy_table",
     "diag_gaussian_log_prob",
     "entropy_categorical",
@@ -64,6 +65,7 @@ __all__ = [
     "gaussian_log_prob",
     "gaussian_marginal",
     "gaussian_mle",
+    "grid_moments",
     "js_categorical",
     "kl_categorical",
     "kl_diag_gaussian",
@@ -579,6 +581,68 @@ def mc_kl(log_p, log_q, sample_p, n: int, generator: torch.Generator | None = No
         raise TypeError(f"log_q: expected a callable or a Distribution, "
                         f"got {type(log_q).__name__}")
     return mc_estimate(lambda x: lp(x) - lq(x), sample_p, n, generator)
+
+
+# --------------------------------------------------------------------------------------
+# the bivariate Gaussian, and moments of a density tabulated on a 1-D grid
+# --------------------------------------------------------------------------------------
+def bivariate_gaussian_cov(sigma1: float, sigma2: float, rho: float) -> torch.Tensor:
+    r"""Covariance of two variables with standard deviations ``s_1, s_2``, correlation ``rho``.
+
+    .. math::
+        \Sigma = \begin{pmatrix} s_1^2 & \rho s_1 s_2 \\ \rho s_1 s_2 & s_2^2 \end{pmatrix}
+
+    Args:
+        sigma1, sigma2: ``> 0``; rho: in ``(-1, 1)`` (so ``Sigma`` is positive definite).
+
+    Returns:
+        ``(2, 2)`` float64 tensor.
+    """
+    sigma1 = check_number(sigma1, "sigma1", low=0, strict=True)
+    sigma2 = check_number(sigma2, "sigma2", low=0, strict=True)
+    rho = check_number(rho, "rho")
+    if not -1 < rho < 1:
+        raise ValueError(f"rho: expected a correlation in (-1, 1), got {rho!r}")
+    c = rho * sigma1 * sigma2
+    return torch.tensor([[sigma1**2, c], [c, sigma2**2]], dtype=torch.float64)
+
+
+def grid_moments(density, x) -> tuple[float, float, float]:
+    r"""Mass, mean and variance of an unnormalised 1-D density tabulated on a grid.
+
+    By the trapezoid rule on ``x``:
+
+    .. math::
+        Z = \int f(x)\, dx, \qquad p = f / Z, \qquad
+        m = \int x\, p(x)\, dx, \qquad v = \int (x - m)^2 p(x)\, dx .
+
+    Slicing a joint density along a line and renormalising this way is the
+    definition of a conditional density (``Z`` is then the marginal at the slice).
+
+    Args:
+        density: ``(m,)`` non-negative values ``f(x)``; x: ``(m,)`` increasing grid.
+
+    Returns:
+        ``(Z, m, v)`` as floats.
+    """
+    from scipy.integrate import trapezoid
+
+    density = np.asarray(density, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size < 2 or not np.all(np.diff(x) > 0):
+        raise ValueError(f"x: expected an increasing 1-D grid of at least 2 points, "
+                         f"got shape {x.shape}")
+    if density.shape != x.shape:
+        raise ValueError(f"density: expected shape {x.shape} like x, got {density.shape}")
+    if not (np.all(np.isfinite(density)) and np.all(density >= 0)):
+        raise ValueError("density: expected finite non-negative values, got negative or "
+                         "non-finite ones")
+    mass = trapezoid(density, x)
+    if not mass > 0:
+        raise ValueError(f"density: expected a positive integral on the grid, got {mass!r}")
+    p = density / mass
+    mean = float(trapezoid(x * p, x))
+    return float(mass), mean, float(trapezoid((x - mean) ** 2 * p, x))
 
 
 # --------------------------------------------------------------------------------------

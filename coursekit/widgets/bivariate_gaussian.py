@@ -10,37 +10,30 @@ correlation ``rho`` (so ``Sigma_12 = rho s_1 s_2``), conditioning on
     s_1^2 (1 - \rho^2)\big), \qquad p(x_1) = N(\mu_1, s_1^2).
 
 The app evaluates the joint density on a grid, cuts it along the line
-``x_2 = x_b`` and normalises that cut numerically, so the picture shows both
-the closed form and the "slice and renormalise" definition of a conditional.
+``x_2 = x_b`` and normalises that cut numerically
+(:func:`coursekit.probability.grid_moments`), so the picture shows both the
+closed form and the "slice and renormalise" definition of a conditional.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.integrate import trapezoid
 
-from coursekit.probability import gaussian_conditional, gaussian_log_prob
+from coursekit.functional import log_normal_diag
+from coursekit.probability import (
+    bivariate_gaussian_cov,
+    gaussian_conditional,
+    gaussian_log_prob,
+    grid_moments,
+)
 from coursekit.widgets.base import App
 
 
-def _check_params(sigma1, sigma2, rho):
-    for name, value in (("sigma1", sigma1), ("sigma2", sigma2)):
-        if not value > 0:
-            raise ValueError(f"{name}: expected a positive standard deviation, got {value!r}")
-    if not -1 < rho < 1:
-        raise ValueError(f"rho: expected a correlation in (-1, 1), got {rho!r}")
-
-
-def bivariate_cov(sigma1: float, sigma2: float, rho: float) -> np.ndarray:
-    """The covariance ``[[s1^2, rho s1 s2], [rho s1 s2, s2^2]]`` as a ``(2, 2)`` array."""
-    _check_params(sigma1, sigma2, rho)
-    c = rho * sigma1 * sigma2
-    return np.array([[sigma1**2, c], [c, sigma2**2]], dtype=np.float64)
-
-
-def _normal_pdf(x, mean, var):
-    return np.exp(-0.5 * (x - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
+def _normal_density(x, mean: float, var: float) -> np.ndarray:
+    """``N(x; mean, var)`` elementwise on the plotting grid ``x`` ``(m,)`` (or a number)."""
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    return np.exp(log_normal_diag(x[:, None], [mean], [var]).numpy())
 
 
 class BivariateGaussianExplorer(App):
@@ -84,10 +77,11 @@ class BivariateGaussianExplorer(App):
 
     def update(self, mu1=0.0, mu2=0.0, sigma1=1.0, sigma2=1.0, rho=0.7, x_b=1.0) -> dict:
         mu1, mu2, sigma1, sigma2, rho, x_b = map(float, (mu1, mu2, sigma1, sigma2, rho, x_b))
-        cov = bivariate_cov(sigma1, sigma2, rho)
+        cov_t = bivariate_gaussian_cov(sigma1, sigma2, rho)
+        cov = cov_t.numpy()
         mean = np.array([mu1, mu2])
         # closed form via the library (lecture 01 derives it)
-        cm, cv = gaussian_conditional(torch.tensor(mean), torch.tensor(cov), [0],
+        cm, cv = gaussian_conditional(torch.tensor(mean), cov_t, [0],
                                       torch.tensor([x_b], dtype=torch.float64))
         cond_mean, cond_var = float(cm[0]), float(cv[0, 0])
 
@@ -103,25 +97,24 @@ class BivariateGaussianExplorer(App):
         ys = np.linspace(x2_lo, x2_hi, self.resolution)
         X, Y = np.meshgrid(xs, ys)
         pts = torch.tensor(np.stack([X.ravel(), Y.ravel()], 1))
-        mean_t, cov_t = torch.tensor(mean), torch.tensor(cov)
+        mean_t = torch.tensor(mean)
         density = np.exp(gaussian_log_prob(pts, mean_t, cov_t).numpy()).reshape(X.shape)
 
         x1 = np.linspace(x1_lo, x1_hi, self.n_line)
         line = torch.tensor(np.stack([x1, np.full_like(x1, x_b)], 1))
         joint_on_slice = np.exp(gaussian_log_prob(line, mean_t, cov_t).numpy())
-        z = trapezoid(joint_on_slice, x1)  # = p(x_2 = x_b), the normaliser
+        # the slice's integral is p(x_2 = x_b), the normaliser
+        z, slice_mean, slice_var = grid_moments(joint_on_slice, x1)
         slice_density = joint_on_slice / z
-        slice_mean = float(trapezoid(x1 * slice_density, x1))
-        slice_var = float(trapezoid((x1 - slice_mean) ** 2 * slice_density, x1))
         return {
             "mean": mean, "cov": cov, "x_b": x_b, "extent": extent,
             "X": X, "Y": Y, "density": density,
-            "x1": x1, "slice": slice_density, "slice_normaliser": float(z),
-            "conditional": _normal_pdf(x1, cond_mean, cond_var),
-            "marginal": _normal_pdf(x1, mu1, sigma1**2),
+            "x1": x1, "slice": slice_density, "slice_normaliser": z,
+            "conditional": _normal_density(x1, cond_mean, cond_var),
+            "marginal": _normal_density(x1, mu1, sigma1**2),
             "cond_mean": cond_mean, "cond_var": cond_var,
             "slice_mean": slice_mean, "slice_var": slice_var,
-            "marginal_x2_at_xb": float(_normal_pdf(x_b, mu2, sigma2**2)),
+            "marginal_x2_at_xb": float(_normal_density(x_b, mu2, sigma2**2)[0]),
         }
 
     def draw(self, state, fig):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from coursekit.functional import log_standard_normal
 from coursekit.widgets.base import App
 
 _IMAGE_SHAPE = (8, 8)
@@ -200,7 +201,7 @@ class LatentSpaceExplorer(App):
     def summary(self, state) -> str:
         z = state["z"]
         return (f"z = ({z[0]:.2f}, {z[1]:.2f}); prior density log N(z; 0, I) = "
-                f"{-np.log(2 * np.pi) - 0.5 * float(z @ z):.2f}. "
+                f"{float(log_standard_normal(z)):.2f}. "
                 f"Digit a: #{state['index_a']} (label {state['label_a']}) at "
                 f"({state['z_a'][0]:.2f}, {state['z_a'][1]:.2f}); digit b: #{state['index_b']} "
                 f"(label {state['label_b']}) at ({state['z_b'][0]:.2f}, {state['z_b'][1]:.2f}).")
