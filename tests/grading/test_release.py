@@ -15,8 +15,6 @@ from coursekit.grading.release import (
     student_dist,
 )
 
-from .conftest import REPO
-
 MASTER = """def f(x):
     ### HINT: square it
     ### BEGIN SOLUTION
@@ -125,51 +123,3 @@ def test_student_dist_leaks_nothing(course, tmp_path):
             assert secret not in text, f"{secret!r} leaked into {name}"
     with pytest.raises(ValueError, match="not empty"):
         student_dist(dist, root=course)
-
-
-def test_committed_homework_equals_a_fresh_release(tmp_path):
-    """The committed homework/ must be exactly what `coursekit release` generates."""
-    masters = sorted(p.name for p in (REPO / "solutions").glob("*/homework.json"))
-    if not masters:
-        pytest.skip("no homework in solutions/ yet")
-    for slug in [p.parent.name for p in (REPO / "solutions").glob("*/homework.json")]:
-        committed = REPO / "homework" / slug
-        if not committed.is_dir():
-            pytest.fail(f"homework/{slug} is missing: run `coursekit release {slug}`")
-        fresh = release([slug], root=REPO, out=tmp_path)[0]
-        a, b = tree(committed), tree(fresh)
-        assert sorted(a) == sorted(b), f"homework/{slug}: files differ from a fresh release"
-        for name in a:
-            if name.endswith("public_expected.json"):
-                _assert_expected_close(json.loads(a[name]), json.loads(b[name]), name)
-            else:
-                assert a[name] == b[name], f"homework/{slug}/{name} differs from a fresh release"
-
-
-def _assert_expected_close(a, b, name):
-    """Recorded reference values may differ in the last bits across machines/BLAS."""
-    import numpy as np
-
-    from coursekit.grading.wire import decode
-
-    assert sorted(a["checks"]) == sorted(b["checks"]), name
-    for check_id in a["checks"]:
-        ea, eb = a["checks"][check_id], b["checks"][check_id]
-        assert [(e["name"], e["key"]) for e in ea] == [(e["name"], e["key"]) for e in eb]
-        for x, y in zip(ea, eb):
-            _close(decode(x["value"]), decode(y["value"]), np)
-
-
-def _close(x, y, np):
-    if isinstance(x, (list, tuple)):
-        assert len(x) == len(y)
-        for u, v in zip(x, y):
-            _close(u, v, np)
-    elif isinstance(x, dict):
-        assert sorted(x) == sorted(y)
-        for key in x:
-            _close(x[key], y[key], np)
-    elif isinstance(x, (np.ndarray, float, int)):
-        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12)
-    else:
-        assert x == y

@@ -4,34 +4,29 @@
   mistake, generated here) loses points in exactly the task its mistake breaks, through the checks
   designed to catch that mistake, and keeps every other task's points;
 * every file in ``tests/hw1/correct/`` (a different but correct implementation)
-  and the reference solution itself get full marks;
-* the released skeleton gets zero without crashing the grader;
-* the committed ``homework/hw1_probability/`` is what ``release`` generates, and
-  the student-side public checks (replayed expected values) pass the solution.
+  gets full marks.
 
-Each submission is graded in its own sandbox worker process (~3 s each).
+The solution, the skeleton and the release are checked for every homework by
+``tests/homework/test_contract.py``. Each submission is graded in its own
+sandbox worker process (~3 s each).
 """
 
 from __future__ import annotations
 
-import difflib
-import filecmp
-import shutil
 from pathlib import Path
 
 import pytest
+from homework.mistakes import apply_mistake, assert_one_small_marked_edit
 
-from coursekit.grading import grade_submission, run_public_checks
+from coursekit.grading import grade_submission
 from coursekit.grading.homework import load_checks, resolve_homework
 from coursekit.grading.reference import LiveReference
-from coursekit.grading.release import release
 
 from .mistakes import MISTAKES
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 MASTER = ROOT / "solutions" / "hw1_probability"
-RELEASED = ROOT / "homework" / "hw1_probability"
 
 # mistake -> (the task it breaks, the checks designed to catch it)
 WRONG = {
@@ -78,45 +73,22 @@ def _by_id(result: dict) -> dict:
     return {c["id"]: c for c in result["checks"]}
 
 
-def test_every_task_has_public_and_hidden_checks(hw):
-    specs = load_checks(hw, include_hidden=True)
-    for task in hw.tasks:
-        kinds = {s.hidden for s in specs if s.task == task}
-        assert kinds == {False, True}, f"task {task}: public and hidden checks expected"
-    assert {s.id for s in specs} >= set().union(*(ids for _, ids in WRONG.values()))
-
-
 def wrong_submission(name: str, folder: Path) -> Path:
     """Write the reference with mistake ``name`` applied to ``folder/submission.py``."""
-    text = (MASTER / "submission.py").read_text()
-    for old, new in MISTAKES[name][1]:
-        assert text.count(old) == 1, f"{name}: the text to replace must occur once: {old!r}"
-        text = text.replace(old, new)
     path = folder / "submission.py"
-    path.write_text(text)
+    path.write_text(apply_mistake((MASTER / "submission.py").read_text(), MISTAKES[name][1], name))
     return path
 
 
-def test_every_mistake_is_listed_and_is_one_small_marked_edit(tmp_path):
+def test_every_mistake_is_listed_and_is_one_small_marked_edit(hw, tmp_path):
     assert sorted(MISTAKES) == sorted(WRONG)
     assert len(WRONG) >= 10
-    reference = (MASTER / "submission.py").read_text().splitlines()
+    specs = load_checks(hw, include_hidden=True)
+    assert {s.id for s in specs} >= set().union(*(ids for _, ids in WRONG.values()))
+    reference = (MASTER / "submission.py").read_text()
     for name in WRONG:
-        text = wrong_submission(name, tmp_path).read_text().splitlines()
-        changed = [
-            line
-            for line in difflib.unified_diff(reference, text, lineterm="", n=0)
-            if line[:1] in "+-" and not line.startswith(("+++", "---"))
-        ]
-        assert 2 <= len(changed) <= 6, f"{name}: expected one small edit, got {changed}"
-        assert any("MISTAKE" in line for line in changed), f"{name}: mark the mistake"
-
-
-def test_reference_solution_gets_full_marks(grade):
-    result = grade(MASTER / "submission.py")
-    failed = [(c["id"], c["message"]) for c in result["checks"] if c["status"] != "pass"]
-    assert not failed
-    assert result["score"] == result["max_score"] > 0
+        wrong = wrong_submission(name, tmp_path).read_text()
+        assert_one_small_marked_edit(reference, wrong, name, max_lines=6)
 
 
 @pytest.mark.parametrize("name", CORRECT)
@@ -139,39 +111,3 @@ def test_wrong_submission_loses_only_its_task(grade, name, tmp_path):
     assert not others, f"{name} breaks only task {task}, yet lost {others}"
     in_task = [c for c in checks.values() if c["task"] == task]
     assert sum(c["score"] for c in in_task) < sum(c["max_score"] for c in in_task)
-
-
-def test_released_skeleton_gets_zero_without_crashing(grade):
-    result = grade(RELEASED / "submission.py")
-    assert result["score"] == 0 and result["max_score"] > 0
-    for c in result["checks"]:
-        assert c["status"] == "fail", c
-        assert "NotImplementedError" in c["message"], c
-
-
-def test_committed_release_is_fresh(tmp_path):
-    (out,) = release(["hw1"], root=ROOT, out=tmp_path)
-    cmp = filecmp.dircmp(out, RELEASED, ignore=["__pycache__", ".ipynb_checkpoints"])
-
-    def differences(d) -> list:
-        found = d.left_only + d.right_only + d.diff_files + d.funny_files
-        return found + [f for sub in d.subdirs.values() for f in differences(sub)]
-
-    for name in cmp.common_files + ["checks/public.py"]:
-        assert filecmp.cmp(out / name, RELEASED / name, shallow=False), name
-    assert not differences(cmp), "homework/hw1_probability is stale: run `coursekit release hw1`"
-    assert not (RELEASED / "checks" / "hidden.py").exists()
-
-
-def test_student_side_public_checks_pass_the_solution(tmp_path):
-    """A student's copy (no solutions/) with a correct submission: all public checks pass."""
-    course = tmp_path / "course"
-    shutil.copytree(RELEASED, course / "homework" / "hw1_probability")
-    shutil.copyfile(
-        MASTER / "submission.py", course / "homework" / "hw1_probability" / "submission.py"
-    )
-    result = run_public_checks("hw1", root=course, verbose=False)
-    assert result["score"] == result["max_score"] > 0
-    assert all("hidden" not in c["id"] for c in result["checks"])
-    only_1a = run_public_checks("hw1", task="1a", root=course, verbose=False)
-    assert {c["task"] for c in only_1a["checks"]} == {"1a"}

@@ -1,0 +1,1 @@
+"""Tests every homework in solutions/ must pass, and helpers shared by the per-homework tests."""
