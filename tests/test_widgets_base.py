@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from coursekit.data import toy2d, toy2d_entropy
+from coursekit.widgets.base import App
 from coursekit.widgets.toy_density import ToyDensityExplorer
 
 
@@ -41,3 +42,61 @@ def test_widget_reacts_to_control_changes():
     app.controls["dataset"].value = "rings"
     assert app.state["dataset"] == "rings"
     assert "rings" in app._summary.value
+
+
+# ---------------------------------------------------------------------------------------
+# the control factory
+
+
+class _Bare(App):
+    name = "bare"
+
+
+def test_slider_kind_follows_the_step_and_keeps_every_setting():
+    import ipywidgets as w
+
+    app = _Bare()
+    s = app.slider("k", 1, 10, 1, 4, description="K")
+    f = app.slider("x", -5, 5, 0.1, 2, continuous_update=True)
+    assert isinstance(s, w.IntSlider) and isinstance(f, w.FloatSlider)
+    assert (s.min, s.max, s.step, s.value, s.description, s.continuous_update) == \
+        (1, 10, 1, 4, "K", False)
+    assert (f.min, f.max, f.step, f.value, f.description, f.continuous_update) == \
+        (-5, 5, 0.1, 2.0, "x", True)
+    assert list(app.controls) == ["k", "x"] and app.params() == {"k": 4, "x": 2.0}
+    assert {"coursekit-control", "coursekit-control-k"} <= set(s._dom_classes)
+
+
+def test_choice_kinds_checkbox_int_text_and_button():
+    import ipywidgets as w
+
+    app = _Bare()
+    assert isinstance(app.choice("d", ("a", "b"), "b"), w.Dropdown)
+    sel = app.choice("n", (1, 10, 100), 10, kind="slider", description="n")
+    assert isinstance(sel, w.SelectionSlider) and sel.value == 10 and not sel.continuous_update
+    assert isinstance(app.choice("t", ["u", "v"], "u", kind="buttons"), w.ToggleButtons)
+    assert isinstance(app.checkbox("c", True), w.Checkbox)
+    box = app.int_text("i", 3, 0, 9, description="index")
+    assert isinstance(box, w.BoundedIntText) and (box.min, box.max, box.value) == (0, 9, 3)
+    clicks = []
+    app.button("go", "go ▶", lambda: clicks.append(1)).click()
+    assert clicks == [1]
+    assert "go" not in app.params()
+    with pytest.raises(ValueError, match="^kind: expected"):
+        app.choice("e", ("a",), "a", kind="radio")
+    app.slider("k", 0, 1, 1, 0)
+    with pytest.raises(ValueError, match="^name: expected a new control name"):
+        app.slider("k", 0, 1, 1, 0)
+
+
+def test_every_app_builds_its_controls_with_the_factory():
+    from coursekit.widgets.bivariate_gaussian import BivariateGaussianExplorer
+    from coursekit.widgets.elbo_gap import ELBOGapExplorer
+    from coursekit.widgets.em_stepper import EMStepper
+    from coursekit.widgets.estimator_variance import EstimatorVarianceExplorer
+    from coursekit.widgets.kl_explorer import KLExplorer
+
+    for app in (ToyDensityExplorer(), BivariateGaussianExplorer(), KLExplorer(), EMStepper(),
+                ELBOGapExplorer(), EstimatorVarianceExplorer()):
+        for name, widget in app.controls.items():
+            assert {"coursekit-control", f"coursekit-control-{name}"} <= set(widget._dom_classes)

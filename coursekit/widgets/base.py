@@ -2,7 +2,10 @@
 
 An app is a class with
 
-* ``controls``: a dict ``name -> ipywidget`` (sliders, dropdowns, buttons);
+* ``controls``: a dict ``name -> ipywidget`` (sliders, dropdowns, buttons), built
+  in the constructor with the control factory :meth:`App.slider`,
+  :meth:`App.choice`, :meth:`App.checkbox`, :meth:`App.int_text` and
+  :meth:`App.button`, so every app's controls look and behave alike;
 * ``update(**params) -> dict``: the app's logic, a plain method that turns the
   control values into the data the figure shows (tests call it directly);
 * ``draw(state, fig)``: draws that data on a matplotlib figure;
@@ -13,7 +16,8 @@ change; ``render(**params)`` draws one figure without any widget, which is
 what headless tests and static documentation use.
 
 The container carries the CSS classes ``coursekit-app`` and
-``coursekit-<app name>`` so the browser tests can find it in JupyterLab.
+``coursekit-<app name>`` so the browser tests can find it in JupyterLab; each
+control carries ``coursekit-control`` and ``coursekit-control-<control name>``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import io
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 
 def figure_output(fig, dpi: int = 80) -> dict:
@@ -52,6 +57,84 @@ class App:
         self._output = None
         self._summary = None
         self._box = None
+
+    # -- controls (the one factory every app builds its controls with) --------
+    def _add_control(self, name: str, widget):
+        """Register ``widget`` as ``controls[name]`` with the project's CSS classes."""
+        if name in self.controls:
+            raise ValueError(f"name: expected a new control name, got {name!r} (already used)")
+        widget.add_class("coursekit-control")
+        widget.add_class(f"coursekit-control-{name}")
+        self.controls[name] = widget
+        return widget
+
+    def slider(self, name: str, min, max, step, value, *, description: str | None = None,
+               continuous_update: bool = False):
+        """Add a numeric slider ``controls[name]`` and return it.
+
+        An ``IntSlider`` when ``step`` is an int, else a ``FloatSlider`` (the kind is
+        fixed by the app's code, not by the value a user passes). ``description``
+        (the label; default ``name``) is what the browser tests match controls by.
+        With ``continuous_update=False`` the app redraws when the handle is
+        released, not while it is dragged.
+        """
+        import ipywidgets as widgets
+
+        integer = isinstance(step, (int, np.integer)) and not isinstance(step, bool)
+        cls = widgets.IntSlider if integer else widgets.FloatSlider
+        return self._add_control(name, cls(
+            value=value, min=min, max=max, step=step, description=description or name,
+            continuous_update=continuous_update))
+
+    def choice(self, name: str, options, value, *, description: str | None = None,
+               kind: str = "dropdown", continuous_update: bool = False):
+        """Add a control choosing one of ``options`` as ``controls[name]`` and return it.
+
+        ``kind``: ``"dropdown"`` (``Dropdown``), ``"slider"`` (``SelectionSlider``,
+        for ordered options such as sample sizes; ``continuous_update`` as in
+        :meth:`slider`) or ``"buttons"`` (``ToggleButtons``, for two or three options).
+        """
+        import ipywidgets as widgets
+
+        options = list(options)
+        common = dict(options=options, value=value, description=description or name)
+        if kind == "dropdown":
+            widget = widgets.Dropdown(**common)
+        elif kind == "slider":
+            widget = widgets.SelectionSlider(**common, continuous_update=continuous_update)
+        elif kind == "buttons":
+            widget = widgets.ToggleButtons(**common)
+        else:
+            raise ValueError(f"kind: expected one of ('dropdown', 'slider', 'buttons'), "
+                             f"got {kind!r}")
+        return self._add_control(name, widget)
+
+    def checkbox(self, name: str, value: bool, *, description: str | None = None):
+        """Add a ``Checkbox`` ``controls[name]`` and return it."""
+        import ipywidgets as widgets
+
+        return self._add_control(name, widgets.Checkbox(value=value,
+                                                        description=description or name))
+
+    def int_text(self, name: str, value: int, min: int, max: int, *,
+              description: str | None = None):
+        """Add a ``BoundedIntText`` ``controls[name]`` (an index typed in) and return it."""
+        import ipywidgets as widgets
+
+        return self._add_control(name, widgets.BoundedIntText(
+            value=value, min=min, max=max, description=description or name))
+
+    def button(self, name: str, description: str, on_click):
+        """Add a ``Button`` ``controls[name]`` calling ``on_click()`` when clicked.
+
+        Buttons carry no value: :meth:`params` leaves them out and they trigger no
+        redraw themselves (``on_click`` usually moves another control, which does).
+        """
+        import ipywidgets as widgets
+
+        widget = widgets.Button(description=description)
+        widget.on_click(lambda _: on_click())
+        return self._add_control(name, widget)
 
     # -- logic (override) -------------------------------------------------
     def update(self, **params) -> dict:  # pragma: no cover - abstract

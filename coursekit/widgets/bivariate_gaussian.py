@@ -58,22 +58,13 @@ class BivariateGaussianExplorer(App):
     def __init__(self, mu1=0.0, mu2=0.0, sigma1=1.0, sigma2=1.0, rho=0.7, x_b=1.0,
                  resolution: int = 120, n_line: int = 600):
         super().__init__()
-        import ipywidgets as widgets
-
         self.resolution, self.n_line = resolution, n_line
-
-        def slider(value, lo, hi, desc, step=0.05):
-            return widgets.FloatSlider(value=value, min=lo, max=hi, step=step,
-                                       description=desc, continuous_update=False)
-
-        self.controls = {
-            "mu1": slider(mu1, -3, 3, "μ₁"),
-            "mu2": slider(mu2, -3, 3, "μ₂"),
-            "sigma1": slider(sigma1, 0.2, 3, "σ₁"),
-            "sigma2": slider(sigma2, 0.2, 3, "σ₂"),
-            "rho": slider(rho, -0.95, 0.95, "ρ"),
-            "x_b": slider(x_b, -6, 6, "x_b (x₂ =)"),
-        }
+        self.slider("mu1", -3, 3, 0.05, mu1, description="μ₁")
+        self.slider("mu2", -3, 3, 0.05, mu2, description="μ₂")
+        self.slider("sigma1", 0.2, 3, 0.05, sigma1, description="σ₁")
+        self.slider("sigma2", 0.2, 3, 0.05, sigma2, description="σ₂")
+        self.slider("rho", -0.95, 0.95, 0.05, rho, description="ρ")
+        self.slider("x_b", -6, 6, 0.05, x_b, description="x_b (x₂ =)")
 
     def update(self, mu1=0.0, mu2=0.0, sigma1=1.0, sigma2=1.0, rho=0.7, x_b=1.0) -> dict:
         mu1, mu2, sigma1, sigma2, rho, x_b = map(float, (mu1, mu2, sigma1, sigma2, rho, x_b))

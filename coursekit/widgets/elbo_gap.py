@@ -39,8 +39,6 @@ class ELBOGapExplorer(App):
     def __init__(self, posterior: str = "bimodal", mean: float = 0.0, std: float = 1.0,
                  lo: float = -46.0, hi: float = 46.0, n_grid: int = 20001):
         super().__init__()
-        import ipywidgets as widgets
-
         if posterior not in POSTERIORS:
             raise ValueError(f"posterior: expected one of {tuple(POSTERIORS)}, got {posterior!r}")
         if not lo < hi:
@@ -48,14 +46,10 @@ class ELBOGapExplorer(App):
         if isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 101:
             raise ValueError(f"n_grid: expected an int >= 101, got {n_grid!r}")
         self.z = np.linspace(lo, hi, n_grid)
-        self.controls = {
-            "posterior": widgets.Dropdown(options=list(POSTERIORS), value=posterior,
-                                          description="p(z|x)"),
-            "mean": widgets.FloatSlider(value=mean, min=-6, max=6, step=0.05,
-                                        description="q mean"),
-            "std": widgets.FloatSlider(value=std, min=0.1, max=4.0, step=0.05,
-                                       description="q std"),
-        }
+        self.choice("posterior", POSTERIORS, posterior, description="p(z|x)")
+        # quadrature is fast: redraw while a handle is dragged
+        self.slider("mean", -6, 6, 0.05, mean, description="q mean", continuous_update=True)
+        self.slider("std", 0.1, 4.0, 0.05, std, description="q std", continuous_update=True)
 
     def update(self, posterior="bimodal", mean=0.0, std=1.0) -> dict:
         z = self.z

@@ -91,23 +91,15 @@ class EMStepper(App):
     def __init__(self, dataset: str = "8gaussians", n_components: int = 8, seed: int = 0,
                  init: str = "data points", n: int = 400, n_iter: int = 60):
         super().__init__()
-        import ipywidgets as widgets
-
         self.n, self.n_iter = n, n_iter
-        self.controls = {
-            "dataset": widgets.Dropdown(options=list(DATASETS), value=dataset,
-                                        description="data set"),
-            "n_components": widgets.IntSlider(value=n_components, min=1, max=MAX_K,
-                                              description="K", continuous_update=False),
-            "seed": widgets.IntSlider(value=seed, min=0, max=20, description="seed",
-                                      continuous_update=False),
-            "init": widgets.Dropdown(options=list(INITS), value=init, description="init"),
-            "iteration": widgets.IntSlider(value=0, min=0, max=n_iter, description="iteration"),
-            "back": widgets.Button(description="◀ step back"),
-            "forward": widgets.Button(description="step forward ▶"),
-        }
-        self.controls["back"].on_click(lambda _: self.step(-1))
-        self.controls["forward"].on_click(lambda _: self.step(+1))
+        self.choice("dataset", DATASETS, dataset, description="data set")
+        self.slider("n_components", 1, MAX_K, 1, n_components, description="K")
+        self.slider("seed", 0, 20, 1, seed)
+        self.choice("init", INITS, init)
+        # the history is stored: stepping through it is instant, so redraw while dragging
+        self.slider("iteration", 0, n_iter, 1, 0, continuous_update=True)
+        self.button("back", "◀ step back", lambda: self.step(-1))
+        self.button("forward", "step forward ▶", lambda: self.step(+1))
 
     def step(self, delta: int) -> int:
         """Move the iteration slider by ``delta`` (clipped); returns the new iteration.

@@ -54,23 +54,16 @@ class EstimatorVarianceExplorer(App):
     def __init__(self, offset: float = 1.0, scale: float = 1.5, n_samples: int = 10,
                  n_repeats: int = 500, seed: int = 0):
         super().__init__()
-        import ipywidgets as widgets
-
         self.model, self.x = default_model()
         self.log_px = float(self.model.log_marginal(self.x))
         self.post_mean, self.post_cov = self.model.posterior(self.x)
-        self.controls = {
-            "offset": widgets.FloatSlider(value=offset, min=0.0, max=5.0, step=0.25,
-                                          description="q offset (sd)"),
-            "scale": widgets.FloatSlider(value=scale, min=0.3, max=5.0, step=0.1,
-                                         description="q scale"),
-            "n_samples": widgets.SelectionSlider(options=list(SAMPLE_COUNTS), value=n_samples,
-                                                 description="K samples"),
-            "n_repeats": widgets.IntSlider(value=n_repeats, min=100, max=2000, step=100,
-                                           description="repeats", continuous_update=False),
-            "seed": widgets.IntSlider(value=seed, min=0, max=20, description="seed",
-                                      continuous_update=False),
-        }
+        self.slider("offset", 0.0, 5.0, 0.25, offset, description="q offset (sd)",
+                    continuous_update=True)
+        self.slider("scale", 0.3, 5.0, 0.1, scale, description="q scale", continuous_update=True)
+        self.choice("n_samples", SAMPLE_COUNTS, n_samples, description="K samples", kind="slider",
+                    continuous_update=True)
+        self.slider("n_repeats", 100, 2000, 100, n_repeats, description="repeats")
+        self.slider("seed", 0, 20, 1, seed)
 
     def proposal(self, offset: float, scale: float, n_repeats: int) -> D.MultivariateNormal:
         """``q``: the posterior shifted by ``offset`` sds and scaled by ``scale``."""

@@ -46,20 +46,11 @@ class KLExplorer(App):
 
     def __init__(self, mode1=-2.0, mode2=2.0, weight=0.5, sigma=0.6, n_plot: int = 500):
         super().__init__()
-        import ipywidgets as widgets
-
         self.n_plot = n_plot
-
-        def slider(value, lo, hi, desc, step=0.1):
-            return widgets.FloatSlider(value=value, min=lo, max=hi, step=step,
-                                       description=desc, continuous_update=False)
-
-        self.controls = {
-            "mode1": slider(mode1, -5, 5, "mode 1"),
-            "mode2": slider(mode2, -5, 5, "mode 2"),
-            "weight": slider(weight, 0.05, 0.95, "weight w", step=0.05),
-            "sigma": slider(sigma, 0.2, 2.0, "comp. σ", step=0.05),
-        }
+        self.slider("mode1", -5, 5, 0.1, mode1, description="mode 1")
+        self.slider("mode2", -5, 5, 0.1, mode2, description="mode 2")
+        self.slider("weight", 0.05, 0.95, 0.05, weight, description="weight w")
+        self.slider("sigma", 0.2, 2.0, 0.05, sigma, description="comp. σ")
 
     def update(self, mode1=-2.0, mode2=2.0, weight=0.5, sigma=0.6) -> dict:
         mode1, mode2, weight, sigma = (round(float(v), 6) for v in (mode1, mode2, weight, sigma))

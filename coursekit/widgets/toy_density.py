@@ -34,18 +34,11 @@ class ToyDensityExplorer(App):
     def __init__(self, dataset: str = "moons", n: int = 1000, seed: int = 0,
                  resolution: int = 120):
         super().__init__()
-        import ipywidgets as widgets
-
         self.resolution = resolution
-        self.controls = {
-            "dataset": widgets.Dropdown(options=list(TOY2D), value=dataset,
-                                        description="data set"),
-            "n": widgets.IntSlider(value=n, min=50, max=5000, step=50, description="samples",
-                                   continuous_update=False),
-            "seed": widgets.IntSlider(value=seed, min=0, max=20, description="seed",
-                                      continuous_update=False),
-            "show_density": widgets.Checkbox(value=True, description="show true density"),
-        }
+        self.choice("dataset", TOY2D, dataset, description="data set")
+        self.slider("n", 50, 5000, 50, n, description="samples")
+        self.slider("seed", 0, 20, 1, seed)
+        self.checkbox("show_density", True, description="show true density")
 
     def update(self, dataset="moons", n=1000, seed=0, show_density=True) -> dict:
         dist = get_toy2d(dataset)

@@ -56,8 +56,6 @@ class LatentSpaceExplorer(App):
     def __init__(self, model, x: torch.Tensor, y: torch.Tensor, extent: float = 3.0,
                  grid_size: int = 15, steps: int = 10, index_a: int = 0, index_b: int = 1):
         super().__init__()
-        import ipywidgets as widgets
-
         if getattr(model, "z_dim", None) != 2:
             raise ValueError(f"model: expected a VAE with z_dim=2, got z_dim="
                              f"{getattr(model, 'z_dim', None)!r}")
@@ -89,17 +87,11 @@ class LatentSpaceExplorer(App):
         self.grid_z, self.grid = self._latent_grid()
         self._cache: dict = {}
         # a redraw takes a few tenths of a second on a laptop CPU: update on release
-        slider = dict(min=-self.extent, max=self.extent, step=0.05, continuous_update=False)
-        self.controls = {
-            "z1": widgets.FloatSlider(value=0.0, description="z1", **slider),
-            "z2": widgets.FloatSlider(value=0.0, description="z2", **slider),
-            "index_a": widgets.BoundedIntText(value=index_a, min=0, max=n - 1,
-                                              description="digit a"),
-            "index_b": widgets.BoundedIntText(value=index_b, min=0, max=n - 1,
-                                              description="digit b"),
-            "t": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
-                                     description="a → b", continuous_update=False),
-        }
+        self.slider("z1", -self.extent, self.extent, 0.05, 0.0)
+        self.slider("z2", -self.extent, self.extent, 0.05, 0.0)
+        self.int_text("index_a", index_a, 0, n - 1, description="digit a")
+        self.int_text("index_b", index_b, 0, n - 1, description="digit b")
+        self.slider("t", 0.0, 1.0, 0.05, 0.5, description="a → b")
 
     def _latent_grid(self):
         g = self.grid_size
