@@ -5,7 +5,7 @@ import pytest
 
 from coursekit.data import toy2d, toy2d_entropy
 from coursekit.widgets.base import App
-from coursekit.widgets.toy_density import ToyDensityExplorer
+from coursekit.widgets.toy_density_explorer import ToyDensityExplorer
 
 
 def test_update_returns_the_samples_the_data_module_draws():
@@ -90,10 +90,10 @@ def test_choice_kinds_checkbox_int_text_and_button():
 
 
 def test_every_app_builds_its_controls_with_the_factory():
-    from coursekit.widgets.bivariate_gaussian import BivariateGaussianExplorer
-    from coursekit.widgets.elbo_gap import ELBOGapExplorer
+    from coursekit.widgets.bivariate_gaussian_explorer import BivariateGaussianExplorer
+    from coursekit.widgets.elbo_gap_explorer import ELBOGapExplorer
     from coursekit.widgets.em_stepper import EMStepper
-    from coursekit.widgets.estimator_variance import EstimatorVarianceExplorer
+    from coursekit.widgets.estimator_variance_explorer import EstimatorVarianceExplorer
     from coursekit.widgets.kl_explorer import KLExplorer
 
     for app in (ToyDensityExplorer(), BivariateGaussianExplorer(), KLExplorer(), EMStepper(),

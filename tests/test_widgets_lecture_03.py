@@ -15,8 +15,8 @@ import scipy.integrate  # noqa: E402
 import scipy.stats  # noqa: E402
 
 from coursekit.latent import quadrature  # noqa: E402
-from coursekit.widgets.elbo_gap import ELBOGapExplorer  # noqa: E402
-from coursekit.widgets.estimator_variance import EstimatorVarianceExplorer  # noqa: E402
+from coursekit.widgets.elbo_gap_explorer import ELBOGapExplorer  # noqa: E402
+from coursekit.widgets.estimator_variance_explorer import EstimatorVarianceExplorer  # noqa: E402
 
 
 # ------------------------------------------------------------------ ELBO gap

@@ -13,7 +13,7 @@ from scipy import integrate, stats  # noqa: E402
 
 from coursekit.plotting import gaussian_ellipse  # noqa: E402
 from coursekit.probability import bimodal_log_prob, forward_kl, reverse_kl  # noqa: E402
-from coursekit.widgets.bivariate_gaussian import BivariateGaussianExplorer  # noqa: E402
+from coursekit.widgets.bivariate_gaussian_explorer import BivariateGaussianExplorer  # noqa: E402
 from coursekit.widgets.em_stepper import EMStepper  # noqa: E402
 from coursekit.widgets.kl_explorer import KLExplorer  # noqa: E402
 

@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 from coursekit.data import load_digits  # noqa: E402
 from coursekit.vae import VAE, vae_loss  # noqa: E402
-from coursekit.widgets.vae_latent import LatentSpaceExplorer  # noqa: E402
+from coursekit.widgets.latent_space_explorer import LatentSpaceExplorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

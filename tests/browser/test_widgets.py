@@ -54,7 +54,7 @@ def _check_rendered(lab, app):
 def test_toy_density_explorer(lab):
     """The fixture notebook's ToyDensityExplorer, control by control, against
     ToyDensityExplorer.update()/summary() computed here."""
-    from coursekit.widgets.toy_density import ToyDensityExplorer
+    from coursekit.widgets.toy_density_explorer import ToyDensityExplorer
 
     _open_and_run(lab, TOY)
     app = lab.apps()
