@@ -19,6 +19,12 @@ Conventions (the same for every function):
   ``xlogy`` so that ``0 log 0 = 0``.
 * Information quantities are in nats (divide by ``log 2`` for bits).
 * Bad input raises ``ValueError``/``TypeError`` that names the argument.
+* The exception: the 1-D numerical tools, :func:`grid_moments` and the fits of one
+  Gaussian to a two-component mixture (:func:`bimodal_log_prob`,
+  :func:`forward_fit`, :func:`reverse_fit`, :func:`forward_kl`,
+  :func:`reverse_kl`, lecture 01's forward vs reverse KL) take Python numbers and
+  NumPy arrays and return floats and NumPy arrays: they feed scipy's quadrature
+  and optimiser and matplotlib.
 
 Importing this module also registers with ``torch.distributions`` the KL
 divergence between a ``MultivariateNormal`` and an ``Independent(Normal, 1)``

@@ -13,8 +13,8 @@ The app replays EM with :func:`coursekit.mixture.em_trace` (one
 and the iteration slider / buttons move through that stored history. Points are
 coloured by their responsibilities (a mix of the component colours), each
 component is drawn as its 2-sigma ellipse
-``{x : (x - mu)^T Sigma^{-1} (x - mu) = 4}`` and the log-likelihood curve marks
-the current iteration.
+``{x : (x - mu)^T Sigma^{-1} (x - mu) = 4}`` (:func:`coursekit.plotting.gaussian_ellipse`)
+and the log-likelihood curve marks the current iteration.
 """
 
 from __future__ import annotations
