@@ -7,7 +7,14 @@ recorded expected values) both return a result dict::
     {"homework": "hw1", "student": "...", "score": 7.0, "max_score": 10.0,
      "checks": [{"id", "task", "title", "score", "max_score", "status",
                  "message", "duration", "visibility"}, ...],
-     "output": "first 10 kB the student's code printed", "sandbox": {...defences...}}
+     "output": "first 10 kB the student's code printed", "sandbox": {...defences...},
+     "imports": {"module_level": [...], "by_task": {"1a": [...]}},
+     "forbidden_use": {"module_level": [...], "by_task": {"1a": ["coursekit.probability"]}}}
+
+``imports`` lists the modules the submission loaded (at import of
+``submission.py`` / during each task's calls), ``forbidden_use`` those of
+``homework.json``'s ``forbidden_modules`` it tried to load; see
+:func:`apply_forbidden` for how that is scored.
 
 ``status`` is ``pass``, ``fail`` (wrong answer, or the student's function
 raised), ``timeout`` or ``error`` (the submission could not be imported, the
@@ -27,8 +34,15 @@ from coursekit.grading.sandbox import Limits, Sandbox
 
 
 def run_checks(specs: list[CheckSpec], sandbox, reference) -> list[dict]:
-    """Run checks in order; one result dict per check. Never raises for student faults."""
+    """Run checks in order; one result dict per check. Never raises for student faults.
+
+    When ``sandbox`` reports :attr:`~coursekit.grading.sandbox.Sandbox.usage`,
+    each entry is tagged with the task of the check whose calls produced it,
+    and :func:`apply_forbidden` zeroes the tasks that used a forbidden module.
+    """
     results = []
+    usage = getattr(sandbox, "usage", None)
+    usage = usage if isinstance(usage, list) else []
     if specs and hasattr(sandbox, "start"):
         try:
             sandbox.start()  # import once up front; an import failure fails every check
@@ -36,6 +50,7 @@ def run_checks(specs: list[CheckSpec], sandbox, reference) -> list[dict]:
             pass
     for spec in specs:
         start = time.monotonic()
+        mark = len(usage)
         ctx = CheckContext(spec, sandbox, reference)
         status, message = "pass", ""
         try:
@@ -61,7 +76,65 @@ def run_checks(specs: list[CheckSpec], sandbox, reference) -> list[dict]:
                 "visibility": "after_published" if spec.hidden else "visible",
             }
         )
+        for entry in usage[mark:]:
+            entry.setdefault("task", spec.task)
+    apply_forbidden(results, usage, getattr(sandbox, "homework", "this homework"))
     return results
+
+
+def usage_summary(usage: list[dict]) -> dict:
+    """What a submission loaded, for the result: ``imports`` and ``forbidden_use``.
+
+    Both are ``{"module_level": [...], "by_task": {task: [...]}}``: modules
+    first loaded while ``submission.py`` was imported, and while the calls of
+    each task's checks ran (harness calls included). ``imports`` lists every
+    module loaded, ``forbidden_use`` the forbidden ones the code tried to load.
+    """
+    out: dict = {}
+    for key, source in (("imports", "imports"), ("forbidden_use", "forbidden")):
+        module_level: dict = {}
+        by_task: dict = {}
+        for entry in usage:
+            names = entry.get(source, [])
+            if entry.get("during") == "import":
+                module_level.update(dict.fromkeys(names))
+            elif names:
+                by_task.setdefault(str(entry.get("task", "?")), {}).update(dict.fromkeys(names))
+        out[key] = {
+            "module_level": list(module_level),
+            "by_task": {task: list(names) for task, names in by_task.items()},
+        }
+    return out
+
+
+def apply_forbidden(results: list[dict], usage: list[dict], homework: str) -> None:
+    """Give 0 points to every check of a task that used a forbidden module.
+
+    A call that loads (or tries to load) a forbidden module taints the task of
+    the check that made the call; loading one while ``submission.py`` is
+    imported taints every task, because module-level code cannot be attributed
+    to one task. Affected checks become ``fail`` with a message saying why.
+    """
+    used = usage_summary(usage)["forbidden_use"]
+    for result in results:
+        if used["module_level"]:
+            names = ", ".join(used["module_level"])
+            why = (
+                f"0 points: submission.py imports {names} at module level, which {homework} "
+                "does not allow (every task scores 0); implement the tasks yourself"
+            )
+        elif result["task"] in used["by_task"]:
+            names = ", ".join(used["by_task"][result["task"]])
+            why = (
+                f"0 points: your code for task {result['task']} used {names}, which {homework} "
+                "does not allow; implement the task yourself"
+            )
+        else:
+            continue
+        result["score"] = 0.0
+        if result["status"] == "pass":
+            result["status"] = "fail"
+        result["message"] = why + (f"\n{result['message']}" if result["message"] else "")
 
 
 def _summarise(hw: Homework, student: str, checks: list[dict], sandbox: Sandbox) -> dict:
@@ -75,6 +148,7 @@ def _summarise(hw: Homework, student: str, checks: list[dict], sandbox: Sandbox)
         "output": sandbox.output,
         "sandbox": sandbox.defences,
         "worker_starts": sandbox.starts,
+        **usage_summary(sandbox.usage),
     }
 
 
@@ -125,7 +199,15 @@ def grade_submission(
     specs = specs if specs is not None else load_checks(hw, include_hidden=include_hidden)
     reference = reference or LiveReference(hw.master_dir, hw.harness_file())
     hidden = [str(hw.root / "solutions"), *(hide or [])]
-    sandbox = Sandbox(path, hw.harness_file(), hide=hidden, limits=limits or Limits(), slot=slot)
+    sandbox = Sandbox(
+        path,
+        hw.harness_file(),
+        hide=hidden,
+        limits=limits or Limits(),
+        slot=slot,
+        forbidden=list(hw.forbidden_modules),
+        homework=hw.id,
+    )
     try:
         checks = run_checks(specs, sandbox, reference)
     finally:
@@ -168,7 +250,14 @@ def run_public_checks(
         raise ValueError(f"path: expected your submission.py, got {submission}")
     reference = ReplayReference(hw.expected_file)
     hidden = [str(hw.root / "solutions")]
-    sandbox = Sandbox(submission, hw.harness_file(), hide=hidden, limits=limits or Limits())
+    sandbox = Sandbox(
+        submission,
+        hw.harness_file(),
+        hide=hidden,
+        limits=limits or Limits(),
+        forbidden=list(hw.forbidden_modules),
+        homework=hw.id,
+    )
     try:
         checks = run_checks(specs, sandbox, reference)
     finally:

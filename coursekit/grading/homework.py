@@ -33,7 +33,12 @@ def find_root(root: str | Path | None = None, start: str | Path | None = None) -
 
 @dataclass(frozen=True)
 class Homework:
-    """One homework: metadata from ``homework.json`` and where its copies live."""
+    """One homework: metadata from ``homework.json`` and where its copies live.
+
+    ``forbidden_modules`` (``homework.json`` key, optional): modules that
+    implement the homework's tasks (e.g. ``coursekit.probability``); grading
+    refuses to load them in the sandbox and gives 0 to every task that uses them.
+    """
 
     id: str
     slug: str
@@ -42,6 +47,7 @@ class Homework:
     root: Path
     master_dir: Path | None  # solutions/<slug>, absent on the student side
     released_dir: Path  # homework/<slug>
+    forbidden_modules: tuple = ()  # modules its tasks may not delegate to
 
     @property
     def source_dir(self) -> Path:
@@ -80,6 +86,15 @@ def read_meta(folder: Path) -> dict:
             raise ValueError(f"{path}: expected a key {key!r}, found {sorted(meta)}")
     if not isinstance(meta["tasks"], dict) or not meta["tasks"]:
         raise ValueError(f"{path}: 'tasks' must be a non-empty object, got {meta['tasks']!r}")
+    forbidden = meta.get("forbidden_modules", [])
+    if not isinstance(forbidden, list) or not all(
+        isinstance(name, str) and name and all(part.isidentifier() for part in name.split("."))
+        for name in forbidden
+    ):
+        raise ValueError(
+            f"{path}: 'forbidden_modules': expected a list of module names such as "
+            f"'coursekit.probability', got {forbidden!r}"
+        )
     return meta
 
 
@@ -121,6 +136,7 @@ def resolve_homework(name: str, root: str | Path | None = None) -> Homework:
         root=root,
         master_dir=master if master.is_dir() else None,
         released_dir=root / "homework" / slug,
+        forbidden_modules=tuple(meta.get("forbidden_modules", [])),
     )
 
 

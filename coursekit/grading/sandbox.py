@@ -144,6 +144,13 @@ class Sandbox:
             submissions.
         limits: resource limits.
         slot: index of this worker among parallel jobs (picks its uid as root).
+        forbidden: modules the submission may not use (``homework.json``'s
+            ``forbidden_modules``); the worker refuses to load them.
+        homework: the homework's id, named in the worker's refusal message.
+
+    :attr:`usage` lists, per worker message, what the student's code loaded:
+    ``{"during": "import" or the called function, "imports": [...],
+    "forbidden": [...]}`` (entries with something to report only).
     """
 
     submission: Path
@@ -151,7 +158,10 @@ class Sandbox:
     hide: list = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
     slot: int = 0
+    forbidden: list = field(default_factory=list)
+    homework: str = "this homework"
     defences: dict = field(default_factory=dict, init=False)
+    usage: list = field(default_factory=list, init=False)
     import_failure: CheckFailure | None = field(default=None, init=False)
 
     def __post_init__(self):
@@ -247,6 +257,8 @@ class Sandbox:
             "threads": self.limits.threads,
             "uid": self.uid,
             "gid": self.limits.gid,
+            "forbidden": [str(name) for name in self.forbidden],
+            "homework": str(self.homework),
         }
         env = {
             "PATH": "/usr/bin:/bin",
@@ -287,6 +299,7 @@ class Sandbox:
             self.import_failure = CheckError(f"submission.py could not be imported: {err}")
             self.close()
             raise self.import_failure from err
+        self._record_usage("import", hello)
         if hello.get("type") == "import_error":
             self.import_failure = CheckError(
                 "submission.py could not be imported: " + _format_error(hello.get("error"))
@@ -348,6 +361,22 @@ class Sandbox:
         return self._proc is not None and self._proc.poll() is None
 
     # --------------------------------------------------------------- messages
+    def _record_usage(self, during: str, message: dict) -> None:
+        """Append the worker's report of loaded / refused modules to :attr:`usage`.
+
+        The worker is untrusted: only lists of short strings are kept.
+        """
+
+        def names(key: str) -> list[str]:
+            value = message.get(key)
+            if not isinstance(value, list):
+                return []
+            return [v[:200] for v in value[:500] if isinstance(v, str)]
+
+        imports, forbidden = names("imports"), names("forbidden")
+        if imports or forbidden:
+            self.usage.append({"during": during, "imports": imports, "forbidden": forbidden})
+
     def _exit_description(self) -> str:
         proc = self._proc
         if proc is None:
@@ -437,6 +466,7 @@ class Sandbox:
         except CheckError:
             self.close()
             raise
+        self._record_usage(name, reply)
         if reply.get("ok") is True:
             try:
                 return decode(reply.get("value"))

@@ -9,11 +9,15 @@ Started by the trusted grader as ``python -I -m coursekit.grading.worker CONFIG`
    output folder, other submissions), resource limits (address space, number
    of processes, file size, no core dumps) and, when started as root, drops to
    an unprivileged uid with no groups,
-3. imports ``submission`` from its private sandbox folder, then
+3. installs :class:`ImportGuard` (an audit hook that records every module
+   loaded from now on and refuses the homework's forbidden modules), imports
+   ``submission`` from its private sandbox folder, then
 4. answers requests ``{"id", "name", "args", "kwargs", "seed"}`` read from the
    request pipe with ``{"id", "ok": true, "value"}`` or
    ``{"id", "ok": false, "error": {"type", "message", "where"}}`` written to the
-   response pipe, one JSON document per line.
+   response pipe, one JSON document per line. Every reply (and the first
+   message, about the import) also carries ``"imports"`` (modules loaded
+   meanwhile) and ``"forbidden"`` (forbidden modules the code tried to use).
 
 Everything that crosses the boundary uses the wire format of
 :mod:`coursekit.grading.wire` (JSON; numpy arrays as base64 with a whitelisted
@@ -193,6 +197,93 @@ def harden(config: dict) -> dict:
     return applied
 
 
+# ------------------------------------------------------------- forbidden modules
+class ImportGuard:
+    """Audit hook that records imports and refuses the homework's forbidden modules.
+
+    Installed with :func:`sys.addaudithook` (which cannot be removed) before the
+    submission is imported. Every ``import`` audit event (raised when a module
+    is actually loaded, whatever the spelling: ``import``, ``from ... import``,
+    ``__import__``, :func:`importlib.import_module`) is recorded; loading a
+    forbidden module (or a submodule of one) raises :class:`ImportError`, and
+    so does opening one of its files (reading the source to ``exec`` it).
+    :meth:`take` returns and clears what happened since the last call, so the
+    worker can report it with the import of the submission and with each call.
+
+    Args:
+        forbidden: module names, e.g. ``["coursekit.probability"]``.
+        homework: the homework's id, for the message.
+    """
+
+    def __init__(self, forbidden: list[str], homework: str):
+        import importlib.util
+
+        self.forbidden = tuple(str(name) for name in forbidden)
+        self.homework = homework
+        self.paths: dict[str, str] = {}  # file or package folder -> forbidden module
+        for name in self.forbidden:
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+                continue
+            origin = os.path.realpath(spec.origin)
+            if spec.submodule_search_locations:
+                self.paths[os.path.dirname(origin)] = name
+            else:
+                self.paths[origin] = name
+                stem = os.path.splitext(os.path.basename(origin))[0]
+                self.paths[os.path.join(os.path.dirname(origin), "__pycache__", stem + ".")] = name
+        self.imports: list[str] = []
+        self.used: list[str] = []
+
+    def match(self, module: str) -> str | None:
+        """The forbidden module that ``module`` is (or is inside), else None."""
+        for name in self.forbidden:
+            if module == name or module.startswith(name + "."):
+                return name
+        return None
+
+    def match_path(self, path: str) -> str | None:
+        """The forbidden module whose source or compiled file ``path`` is, else None."""
+        real = os.path.realpath(path)
+        for prefix, name in self.paths.items():
+            if real == prefix or real.startswith(prefix if prefix.endswith(".") else prefix + "/"):
+                return name
+        return None
+
+    def refuse(self, name: str) -> str:
+        """The student-facing message for using ``name``."""
+        return (
+            f"{name} may not be used in {self.homework}: its tasks must be implemented, "
+            "not delegated to the course library (a task whose code uses it scores 0)"
+        )
+
+    def __call__(self, event: str, args: tuple) -> None:
+        """The audit hook."""
+        if event == "import" and args and isinstance(args[0], str):
+            self.imports.append(args[0])
+            hit = self.match(args[0])
+            if hit is not None:
+                self.used.append(hit)
+                raise ImportError(self.refuse(hit))
+        elif event == "open" and self.paths and args and isinstance(args[0], (str, bytes)):
+            hit = self.match_path(os.fsdecode(args[0]))
+            if hit is not None:
+                self.used.append(hit)
+                raise PermissionError(self.refuse(hit))
+
+    def take(self) -> dict:
+        """``{"imports": [...], "forbidden": [...]}`` since the last call (each name once)."""
+        out = {
+            "imports": list(dict.fromkeys(self.imports))[:500],
+            "forbidden": list(dict.fromkeys(self.used)),
+        }
+        self.imports, self.used = [], []
+        return out
+
+
 # ------------------------------------------------------------------ student calls
 def _where(tb, student_files: set[str]) -> str:
     """``submission.py, line 12: <code>`` for the innermost frame in a student file."""
@@ -252,13 +343,17 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, sandbox)
     sys.dont_write_bytecode = True  # (-I ignores PYTHONDONTWRITEBYTECODE)
     student_files = {os.path.join(sandbox, "submission.py"), os.path.join(sandbox, "harness.py")}
+    guard = ImportGuard(config.get("forbidden", []), str(config.get("homework", "this homework")))
+    sys.addaudithook(guard)
+    applied["forbidden_modules"] = list(guard.forbidden)
 
     try:
         import submission  # noqa: F401  (the student's module)
     except BaseException as exc:  # noqa: BLE001  (SystemExit at import is the student's bug)
-        _send(resp_fd, {"type": "import_error", "error": _error(exc, student_files)})
+        error = _error(exc, student_files)
+        _send(resp_fd, {"type": "import_error", "error": error, **guard.take()})
         return 3
-    _send(resp_fd, {"type": "ready", "defences": applied, "pid": os.getpid()})
+    _send(resp_fd, {"type": "ready", "defences": applied, "pid": os.getpid(), **guard.take()})
 
     reader = os.fdopen(req_fd, "rb", buffering=0)
     buffer = b""
@@ -294,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException as exc:  # noqa: BLE001  (SystemExit/KeyboardInterrupt included)
             reply["ok"] = False
             reply["error"] = _error(exc, student_files)
+        reply.update(guard.take())
         try:
             _send(resp_fd, reply)
         except (ValueError, TypeError) as exc:  # e.g. NaN slipped into an error message
@@ -303,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
                     "id": request["id"],
                     "ok": False,
                     "error": {"type": "BadReturnValue", "message": str(exc), "where": ""},
+                    "imports": reply["imports"],
+                    "forbidden": reply["forbidden"],
                 },
             )
 
