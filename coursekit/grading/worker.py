@@ -203,10 +203,11 @@ class ImportGuard:
 
     Installed with :func:`sys.addaudithook` (which cannot be removed) before the
     submission is imported. Every ``import`` audit event (raised when a module
-    is actually loaded, whatever the spelling: ``import``, ``from ... import``,
-    ``__import__``, :func:`importlib.import_module`) is recorded; loading a
-    forbidden module (or a submodule of one) raises :class:`ImportError`, and
-    so does opening one of its files (reading the source to ``exec`` it).
+    is actually loaded by ``import``, ``from ... import`` or ``__import__``)
+    is recorded; loading a forbidden module (or a submodule of one) raises
+    :class:`ImportError`, and opening one of its files raises
+    :class:`PermissionError`, which also stops :func:`importlib.import_module`
+    (it raises no ``import`` event) and reading the source to ``exec`` it.
     :meth:`take` returns and clears what happened since the last call, so the
     worker can report it with the import of the submission and with each call.
 
@@ -237,6 +238,7 @@ class ImportGuard:
                 self.paths[os.path.join(os.path.dirname(origin), "__pycache__", stem + ".")] = name
         self.imports: list[str] = []
         self.used: list[str] = []
+        self.known = set(sys.modules)
 
     def match(self, module: str) -> str | None:
         """The forbidden module that ``module`` is (or is inside), else None."""
@@ -275,9 +277,20 @@ class ImportGuard:
                 raise PermissionError(self.refuse(hit))
 
     def take(self) -> dict:
-        """``{"imports": [...], "forbidden": [...]}`` since the last call (each name once)."""
+        """``{"imports": [...], "forbidden": [...]}`` since the last call (each name once).
+
+        Besides the audit events, modules that appeared in ``sys.modules``
+        meanwhile count as imported (:func:`importlib.import_module` loads
+        without an ``import`` event; opening a forbidden file is refused anyway).
+        """
+        loaded = [name for name in list(sys.modules) if name not in self.known]
+        self.known.update(loaded)
+        for name in loaded:
+            hit = self.match(name)
+            if hit is not None:
+                self.used.append(hit)
         out = {
-            "imports": list(dict.fromkeys(self.imports))[:500],
+            "imports": list(dict.fromkeys(self.imports + loaded))[:500],
             "forbidden": list(dict.fromkeys(self.used)),
         }
         self.imports, self.used = [], []
@@ -343,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, sandbox)
     sys.dont_write_bytecode = True  # (-I ignores PYTHONDONTWRITEBYTECODE)
     student_files = {os.path.join(sandbox, "submission.py"), os.path.join(sandbox, "harness.py")}
+    seed_everything(0)  # loads numpy.random now, so the guard does not blame it on the student
     guard = ImportGuard(config.get("forbidden", []), str(config.get("homework", "this homework")))
     sys.addaudithook(guard)
     applied["forbidden_modules"] = list(guard.forbidden)

@@ -142,3 +142,29 @@ def test_homework_forbids_the_modules_that_implement_its_tasks(hw_name):
     }[hw_name]
     got = set(resolve_homework(hw_name, REPO).forbidden_modules)
     assert expected <= got, f"{hw_name} forbidden_modules: expected {sorted(expected)}, got {got}"
+
+
+def test_results_record_modules_loaded_at_import_and_per_task(course, tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "submission.py").write_text(
+        "import importlib\nimport fractions  # noqa: F401\n\n\n"
+        "def add(a, b):\n"
+        "    importlib.import_module('colo' + 'rsys')\n"
+        "    return a + b\n\n\n"
+        "def scale(x, factor):\n"
+        "    return x * factor\n"
+    )
+    result = grade_submission("hw0", folder, root=course)
+    module_level = result["imports"]["module_level"]
+    assert "fractions" in module_level, (
+        f"module_level imports: expected fractions, got {module_level}"
+    )
+    by_task = result["imports"]["by_task"]
+    assert "colorsys" in by_task.get("0a", []), f"0a imports: expected colorsys, got {by_task}"
+    assert "colorsys" not in by_task.get("0b", []), (
+        f"0b imports: expected no colorsys, got {by_task}"
+    )
+    assert result["score"] == result["max_score"], (
+        f"score: expected {result['max_score']} (nothing forbidden), got {result['score']}"
+    )
