@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from coursekit.grading.release import MANIFEST
+
 
 def _root_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -22,13 +24,37 @@ def _root_option(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     """Add the homework sub-commands to the ``coursekit`` parser."""
-    p = subparsers.add_parser("release", help="regenerate homework/ from solutions/")
+    p = subparsers.add_parser(
+        "release",
+        help="regenerate homework/ from solutions/ (instructors)",
+        description=(
+            "Regenerate the student copy homework/<slug>/ of each homework from its master "
+            "copy solutions/<slug>/: solution regions become NotImplementedError, hidden "
+            "checks are left out, public expected values are recorded. This overwrites "
+            "homework/<slug>/ (every file in it). It refuses, writing nothing, when a file "
+            "there changed since the last release (listed in homework/<slug>/"
+            f"{MANIFEST}) or was added, and names those files; --force overwrites them."
+        ),
+        epilog=(
+            "examples:\n"
+            "  coursekit release                           # every homework\n"
+            "  coursekit release hw1                       # only homework/hw1_*\n"
+            "  coursekit release --student-dist /tmp/dist  # and what students receive"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("homework", nargs="*", metavar="HW", help="e.g. hw1 (default: all)")
     p.add_argument(
         "--student-dist",
         metavar="DIR",
         default=None,
-        help="also write exactly what students receive into DIR",
+        help="also write exactly what students receive into DIR (a new or empty folder): "
+        "course.py, pyproject.toml, LICENSE, a student README, lectures/, homework/, coursekit/",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite released files even if they changed since the last release",
     )
     _root_option(p)
     p.set_defaults(func=_guard(_release))
@@ -75,9 +101,11 @@ def _guard(func):
 
 
 def _release(args: argparse.Namespace) -> int:
-    from coursekit.grading.release import release, student_dist
+    from coursekit.grading.release import check_dist_target, release, student_dist
 
-    for folder in release(args.homework, root=args.root):
+    if args.student_dist:  # fail before touching homework/
+        check_dist_target(args.student_dist, root=args.root)
+    for folder in release(args.homework, root=args.root, force=args.force):
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         print(f"released {folder.name}: {len(files)} files in {folder}")
     if args.student_dist:

@@ -17,6 +17,7 @@ Output is deterministic: same input, byte-identical files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -37,6 +38,8 @@ HINT = "### HINT:"
 DEFAULT_HINT = "write this function"
 SKIP_NAMES = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".DS_Store"}
 SECRET_FILES = {Path("checks") / "hidden.py"}
+MANIFEST = ".release-manifest.json"
+EXPECTED_FILE = "checks/public_expected.json"
 
 
 def strip_solutions(text: str, source: str = "<text>") -> str:
@@ -139,11 +142,64 @@ def record_expected(hw: Homework) -> str:
     return recorder.dumps()
 
 
-def release_homework(hw: Homework, out_dir: str | Path) -> list[Path]:
-    """Write the released copy of ``hw`` into ``out_dir`` (replacing it); return its files."""
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _released_files(folder: Path) -> list[str]:
+    """Relative paths of the files in a released folder, caches and the manifest left out."""
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not SKIP_NAMES & set(p.relative_to(folder).parts)
+        and p.relative_to(folder).as_posix() != MANIFEST
+    )
+
+
+def _write_manifest(folder: Path) -> None:
+    """Record the sha256 of every file release wrote (``public_expected.json`` aside: it is
+    regenerated data whose last bits vary across machines, never edited by hand)."""
+    files = {rel: _sha256(folder / rel) for rel in _released_files(folder) if rel != EXPECTED_FILE}
+    manifest = {
+        "written_by": "coursekit release",
+        "sha256": "of each file as released",
+        "files": files,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def changed_files(old: Path, new: Path) -> list[str]:
+    """Files of the released folder ``old`` that replacing it by ``new`` would lose.
+
+    A file is lost when the new release does not write the same bytes and it has
+    changed since the last release: its sha256 differs from the one in ``old``'s
+    manifest, or it is not in the manifest (a file someone added). Without a
+    manifest (a folder released before manifests existed), every file that differs
+    from the new release counts. Caches (``__pycache__``, checkpoints) and
+    ``public_expected.json`` are always replaced.
+    """
+    if not old.is_dir():
+        return []
+    try:
+        recorded = json.loads((old / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    lost = []
+    for rel in _released_files(old):
+        if rel == EXPECTED_FILE:
+            continue
+        if (new / rel).is_file() and (new / rel).read_bytes() == (old / rel).read_bytes():
+            continue
+        if recorded is None or recorded.get(rel) != _sha256(old / rel):
+            lost.append(rel)
+    return lost
+
+
+def _build_release(hw: Homework, out_dir: Path) -> Path:
+    """Write the released copy of ``hw`` into a fresh folder next to ``out_dir``; return it."""
     if hw.master_dir is None:
         raise ValueError(f"release: {hw.slug} has no solutions/ copy to release from")
-    out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".releasing")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -156,61 +212,117 @@ def release_homework(hw: Homework, out_dir: str | Path) -> list[Path]:
                 _release_file(src, tmp / rel, f"{hw.slug}/{rel.as_posix()}")
         expected = record_expected(hw)
         (tmp / "checks").mkdir(exist_ok=True)
-        (tmp / "checks" / "public_expected.json").write_text(expected, encoding="utf-8")
+        (tmp / EXPECTED_FILE).write_text(expected, encoding="utf-8")
+        _write_manifest(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return tmp
+
+
+def _replace(tmp: Path, out_dir: Path) -> None:
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.replace(out_dir)
-    return sorted(p for p in out_dir.rglob("*") if p.is_file())
+
+
+def release_homework(hw: Homework, out_dir: str | Path, force: bool = False) -> list[Path]:
+    """Write the released copy of ``hw`` into ``out_dir`` (replacing it); return its files.
+
+    Raises ``ValueError`` naming the files, and writes nothing, when replacing
+    ``out_dir`` would lose a file changed since the last release
+    (:func:`changed_files`), unless ``force``.
+    """
+    return _release_all([hw], [Path(out_dir)], force)[0]
+
+
+def _release_all(homeworks: list[Homework], outs: list[Path], force: bool) -> list[list[Path]]:
+    """Build every release first, refuse if any would lose changes, then replace them all."""
+    built: list[Path] = []
+    try:
+        for hw, out_dir in zip(homeworks, outs):
+            built.append(_build_release(hw, out_dir))
+        if not force:
+            problems = []
+            for tmp, out_dir in zip(built, outs):
+                lost = changed_files(out_dir, tmp)
+                if lost:
+                    problems.append(
+                        f"{out_dir.parent.name}/{out_dir.name} unchanged since the last "
+                        f"release, got changes in {', '.join(lost)}"
+                    )
+            if problems:
+                raise ValueError(
+                    f"release: expected {'; and '.join(problems)}. Nothing was written: copy "
+                    "your changes elsewhere, or pass --force to overwrite them"
+                )
+    except BaseException:
+        for tmp in built:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for tmp, out_dir in zip(built, outs):
+        _replace(tmp, out_dir)
+    return [sorted(p for p in out_dir.rglob("*") if p.is_file()) for out_dir in outs]
 
 
 def release(
-    names: list[str] | None = None, root: str | Path | None = None, out: str | Path | None = None
+    names: list[str] | None = None,
+    root: str | Path | None = None,
+    out: str | Path | None = None,
+    force: bool = False,
 ) -> list[Path]:
     """Release the named homeworks (default: all in ``solutions/``) into
-    ``out`` (default ``<root>/homework``); returns the released folders."""
+    ``out`` (default ``<root>/homework``); returns the released folders.
+
+    Refuses (``ValueError``, nothing written) to replace a released file changed
+    since the last release, unless ``force``; see :func:`changed_files`.
+    """
     root = find_root(root)
     if not names:
         names = [s for s in list_homeworks(root) if (root / "solutions" / s).is_dir()]
         if not names:
             raise ValueError(f"release: no homework found under {root / 'solutions'}")
     out = Path(out) if out is not None else root / "homework"
-    folders = []
-    for name in names:
-        hw = resolve_homework(name, root)
-        release_homework(hw, out / hw.slug)
-        folders.append(out / hw.slug)
+    homeworks = [resolve_homework(name, root) for name in names]
+    folders = [out / hw.slug for hw in homeworks]
+    _release_all(homeworks, folders, force)
     return folders
 
 
-DIST_FILES = (
-    "README.md",
-    "pyproject.toml",
-    "LICENSE",
-    "LICENSE.md",
-    "LICENSE.txt",
-    "requirements.txt",
-    "setup.cfg",
-    "MANIFEST.in",
-)
+DIST_REQUIRED = ("course.py", "pyproject.toml")
+DIST_FILES = (*DIST_REQUIRED, "LICENSE")
 DIST_DIRS = ("coursekit", "lectures")
+
+
+def check_dist_target(out_dir: str | Path, root: str | Path | None = None) -> None:
+    """Raise ``ValueError`` when :func:`student_dist` cannot write into ``out_dir``."""
+    root = find_root(root)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ValueError(f"--student-dist: expected an empty or new folder, got {out_dir}")
+    if out_dir.resolve() == root:
+        raise ValueError(f"--student-dist: expected a folder other than the course, got {out_dir}")
+    for name in DIST_REQUIRED:
+        if not (root / name).is_file():
+            raise ValueError(
+                f"--student-dist: expected {name} in {root} (students need it), got none"
+            )
 
 
 def student_dist(out_dir: str | Path, root: str | Path | None = None) -> Path:
     """Write exactly what students receive into ``out_dir`` (must not exist or be empty).
 
-    Contents: ``lectures/``, a fresh release of every homework in ``homework/``,
-    the ``coursekit/`` package and the top-level files needed to install it
-    (README, pyproject, licence). Never ``solutions/``, hidden checks, tests or docs.
+    Contents: ``course.py`` (the first command, ``python3 course.py lab``),
+    ``pyproject.toml`` (what it installs), ``LICENSE``, a ``README.md`` written
+    for students (:mod:`coursekit.grading.student_readme`), ``lectures/``, a
+    fresh release of every homework in ``homework/`` and the ``coursekit/``
+    package. Never ``solutions/``, hidden checks, tests, docs or the
+    instructors' README.
     """
+    from coursekit.grading.student_readme import student_readme
+
     root = find_root(root)
+    check_dist_target(out_dir, root)
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise ValueError(f"--student-dist: {out_dir} exists and is not empty")
-    if out_dir.resolve() == root or root in out_dir.resolve().parents:
-        if (out_dir.resolve() / "solutions").exists():
-            raise ValueError(f"--student-dist: {out_dir} would contain solutions/")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def ignore(folder, names):
@@ -233,4 +345,5 @@ def student_dist(out_dir: str | Path, root: str | Path | None = None) -> Path:
     released_only = [s for s in list_homeworks(root) if s not in masters]
     for slug in released_only:
         shutil.copytree(root / "homework" / slug, out_dir / "homework" / slug, ignore=ignore)
+    (out_dir / "README.md").write_text(student_readme(out_dir), encoding="utf-8")
     return out_dir

@@ -219,6 +219,8 @@ def test_cli_errors_are_clean(course, capsys):
 @pytest.mark.slow
 def test_student_check_command_without_solutions(course, tmp_path):
     dist = tmp_path / "dist"
+    (course / "course.py").write_text("print('open the course')\n")
+    (course / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     assert main(["release", "--root", str(course), "--student-dist", str(dist)]) == 0
     assert not (dist / "solutions").exists()
     mine = copy_submission("nan_and_shapes", tmp_path / "me")

@@ -7,13 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from coursekit.cli import main
 from coursekit.grading.reference import ReplayReference
 from coursekit.grading.release import (
+    MANIFEST,
     release,
     solution_regions,
     strip_solutions,
     student_dist,
 )
+
+from .conftest import REPO
 
 MASTER = """def f(x):
     ### HINT: square it
@@ -69,6 +73,7 @@ def test_release_fake_homework_is_deterministic_and_complete(course, tmp_path):
     files = tree(first)
     assert files == tree(second)
     assert sorted(files) == [
+        MANIFEST,
         "checks/harness.py",
         "checks/public.py",
         "checks/public_expected.json",
@@ -107,10 +112,15 @@ def test_student_dist_leaks_nothing(course, tmp_path):
     (course / "lectures").mkdir()
     (course / "lectures" / "01_intro.ipynb").write_text("{}")
     (course / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (course / "course.py").write_text("print('open the course')\n")
+    (course / "README.md").write_text("The instructors' README: see [docs](docs/grading.md)\n")
     dist = student_dist(tmp_path / "dist", root=course)
     files = tree(dist)
     assert "homework/hw0_fake/submission.py" in files
     assert "lectures/01_intro.ipynb" in files and "pyproject.toml" in files
+    assert files["course.py"] == b"print('open the course')\n"
+    assert "instructors" not in files["README.md"].decode()
+    assert "coursekit check hw0" in files["README.md"].decode()
     assert any(name.startswith("coursekit/grading/") for name in files)
     assert not any(name.startswith(("solutions/", "tests/")) for name in files)
     assert not any(name.endswith("hidden.py") for name in files)
@@ -121,5 +131,63 @@ def test_student_dist_leaks_nothing(course, tmp_path):
         text = data.decode("utf-8", errors="replace")
         for secret in secrets:
             assert secret not in text, f"{secret!r} leaked into {name}"
-    with pytest.raises(ValueError, match="not empty"):
+    with pytest.raises(ValueError, match="--student-dist: expected an empty or new folder, got"):
         student_dist(dist, root=course)
+
+
+def test_student_dist_needs_the_first_command(course, tmp_path):
+    (course / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    with pytest.raises(ValueError, match="--student-dist: expected course.py in .*, got none"):
+        student_dist(tmp_path / "dist", root=course)
+    assert not (tmp_path / "dist").exists()
+
+
+def test_release_keeps_a_students_changes_unless_forced(course, tmp_path, capsys):
+    (course / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (course / "course.py").write_text("print('open the course')\n")
+    assert main(["release", "hw0", "--root", str(course)]) == 0
+    folder = course / "homework" / "hw0_fake"
+    assert "released hw0_fake: 6 files" in capsys.readouterr().out
+    assert main(["release", "hw0", "--root", str(course)]) == 0  # unchanged: no complaint
+    capsys.readouterr()
+    sub, notes = folder / "submission.py", folder / "notes.txt"
+    sub.write_text(sub.read_text() + "# my work\n")
+    notes.write_text("mine")
+    for extra in ([], ["--student-dist", str(tmp_path / "dist")]):
+        code = main(["release", "hw0", "--root", str(course), *extra])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert (
+            "release: expected homework/hw0_fake unchanged since the last release, got changes "
+            "in notes.txt, submission.py" in err
+        )
+        assert "--force" in err
+        assert sub.read_text().endswith("# my work\n") and notes.read_text() == "mine"
+    assert not (tmp_path / "dist").exists()
+    assert main(["release", "hw0", "--root", str(course), "--force"]) == 0
+    assert "# my work" not in sub.read_text() and not notes.exists()
+
+
+def test_release_without_a_manifest_keeps_what_differs(course):
+    folder = release(["hw0"], root=course)[0]
+    (folder / MANIFEST).unlink()  # a copy released before manifests existed
+    release(["hw0"], root=course)  # nothing differs from a fresh release: fine
+    (folder / MANIFEST).unlink()
+    (folder / "homework.json").write_text("{}")
+    with pytest.raises(ValueError, match="got changes in homework.json"):
+        release(["hw0"], root=course)
+    assert (folder / "homework.json").read_text() == "{}"
+
+
+def test_release_help_says_what_it_overwrites(capsys):
+    with pytest.raises(SystemExit):
+        main(["release", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "overwrites homework/<slug>/" in out and "--force" in out
+    assert "coursekit release hw1" in out  # an example
+
+
+def test_committed_homework_has_a_manifest():
+    for folder in sorted((REPO / "solutions").glob("hw*/")):
+        manifest = json.loads((REPO / "homework" / folder.name / MANIFEST).read_text())
+        assert "submission.py" in manifest["files"], folder.name
