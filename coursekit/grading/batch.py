@@ -10,6 +10,15 @@ Outputs under ``out``:
   Rewritten (atomically) after every student, so it is complete up to the
   last finished student even when the run is interrupted.
 * ``gradescope/<student>/results.json``: Gradescope's results schema.
+
+The gradebook, the printed summary and ``gradescope/`` describe every
+*up-to-date* result in ``results/``, not only the students of this run: a
+result is up to date when it was graded with the same fingerprint as this run
+(:func:`checks_fingerprint`: same homework, checks, reference solution, grading
+code and ``--public-only`` choice). Students not named in this run keep their
+result as it is on disk (their submission is not re-read). Other results stay
+in ``results/`` but are left out of the gradebook and the summary, and their
+``gradescope/<student>/`` folder is removed; the command names them.
 """
 
 from __future__ import annotations
@@ -60,6 +69,8 @@ def collect_submissions(paths: list, workdir: Path) -> list[Submission]:
     subs: list[Submission] = []
     for raw in paths:
         path = Path(raw)
+        if not path.exists():
+            raise ValueError(f"SUBMISSION: expected an existing path, got {raw} (does not exist)")
         if path.is_dir():
             file = path / "submission.py"
             subs.append(
@@ -185,6 +196,28 @@ def gradescope_results(result: dict) -> dict:
     return out
 
 
+def earlier_results(results_dir: Path, fingerprint: str, skip: set[str]) -> tuple[dict, list]:
+    """Results on disk of students not in ``skip``: ``({student: result}, stale names)``.
+
+    Up to date means graded with ``fingerprint``; unreadable files and results
+    without the same fingerprint are stale.
+    """
+    current: dict[str, dict] = {}
+    stale: list[str] = []
+    for path in sorted(results_dir.glob("*.json")):
+        if path.stem in skip:
+            continue
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            result = {}
+        if isinstance(result, dict) and result.get("fingerprint") == fingerprint:
+            current[path.stem] = result
+        else:
+            stale.append(path.stem)
+    return current, stale
+
+
 def write_gradebook(path: Path, results: list[dict], tasks: list[str]) -> None:
     """One row per student (sorted), one column per task, then total and max."""
     buffer = io.StringIO()
@@ -243,7 +276,10 @@ def grade_batch(
     limits: Limits | None = None,
     progress: bool = True,
 ) -> dict:
-    """Grade many submissions; returns ``{"results", "graded", "skipped"}``."""
+    """Grade many submissions; returns ``{"results", "graded", "skipped", "earlier",
+    "stale"}``: every up-to-date result (this run's students first, then earlier
+    ones by name), how many were graded and skipped now, how many came from
+    earlier runs, and the names of stale results left out (see the module doc)."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs: expected an int >= 1, got {jobs!r}")
     if hw.master_dir is None:
@@ -261,6 +297,7 @@ def grade_batch(
         hide = [str(out), str(workdir)] + [
             str(s.source if s.source.is_dir() else s.source.resolve().parent) for s in subs
         ]
+        earlier, stale = earlier_results(results_dir, fingerprint, {s.student for s in subs})
         done: dict[str, dict] = {}
         todo = []
         for sub in subs:
@@ -289,7 +326,7 @@ def grade_batch(
                     gradescope_results(result),
                 )
                 done[result["student"]] = result
-                write_gradebook(out / "gradebook.csv", list(done.values()), tasks)
+                write_gradebook(out / "gradebook.csv", [*done.values(), *earlier.values()], tasks)
 
         def work(sub: Submission, key: str) -> dict:
             if sub.file is None:
@@ -311,13 +348,20 @@ def grade_batch(
                 finally:
                     slots.put(slot)
             result["key"] = key
+            result["fingerprint"] = fingerprint
             finish(result)
             return result
 
-        for result in done.values():  # refresh derived files for skipped students
+        for result in [*done.values(), *earlier.values()]:  # refresh derived files
             write_json_atomic(
                 out / "gradescope" / result["student"] / "results.json", gradescope_results(result)
             )
+        for student in stale:  # derived files of stale results no longer describe a grade
+            stale_file = out / "gradescope" / student / "results.json"
+            if stale_file.is_file():
+                stale_file.unlink()
+            if stale_file.parent.is_dir() and not any(stale_file.parent.iterdir()):
+                stale_file.parent.rmdir()
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -331,8 +375,14 @@ def grade_batch(
                     bar.update(1)
         if bar is not None:
             bar.close()
-        ordered = [done[s.student] for s in subs]
+        ordered = [done[s.student] for s in subs] + [earlier[n] for n in sorted(earlier)]
         write_gradebook(out / "gradebook.csv", ordered, tasks)
-        return {"results": ordered, "graded": len(todo), "skipped": skipped}
+        return {
+            "results": ordered,
+            "graded": len(todo),
+            "skipped": skipped,
+            "earlier": len(earlier),
+            "stale": stale,
+        }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

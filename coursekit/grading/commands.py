@@ -140,6 +140,14 @@ def _grade(args: argparse.Namespace) -> int:
         f"graded {outcome['graded']}, skipped {outcome['skipped']} (up to date); "
         f"results in {args.out}"
     )
+    print(
+        f"gradebook: {len(outcome['results'])} students ({outcome['earlier']} from earlier runs)"
+    )
+    if outcome["stale"]:
+        print(
+            f"left out: {len(outcome['stale'])} results graded with other checks, reference, "
+            f"grading code or --public-only ({', '.join(outcome['stale'])}); grade them again"
+        )
     print(summary_table(outcome["results"]))
     return 0
 

@@ -47,8 +47,9 @@ def test_collect_submissions_forms_and_ids(tmp_path):
     assert subs[4].file is None
     with pytest.raises(ValueError, match="two submissions for student 'alice'"):
         collect_submissions([tmp_path / "alice", tmp_path / "alice" / "submission.py"], work)
+    (tmp_path / "notes.txt").write_text("not a submission")
     with pytest.raises(ValueError, match="expected a folder, a submission.py or a .zip"):
-        collect_submissions([tmp_path / "nope.txt"], work)
+        collect_submissions([tmp_path / "notes.txt"], work)
 
 
 def test_homework_resolution_and_root_errors(course, tmp_path):
@@ -205,7 +206,8 @@ def test_gradescope_bundle_runs_and_always_writes_results(course, tmp_path):
 
 
 def test_cli_errors_are_clean(course, capsys):
-    code = main(["grade", "hw0", "x.txt", "--out", "o", "--root", str(course)])
+    (course / "x.txt").write_text("not a submission")
+    code = main(["grade", "hw0", str(course / "x.txt"), "--out", "o", "--root", str(course)])
     err = capsys.readouterr().err
     assert code == 2 and "coursekit grade: error: SUBMISSION: expected a folder" in err
     code = main(["grade", "hw0", str(course), "--out", "o", "--jobs", "0", "--root", str(course)])
@@ -238,3 +240,41 @@ def test_student_check_command_without_solutions(course, tmp_path):
         "check", "hw0", "--path", str(copy_submission("correct", tmp_path / "ok")), cwd=dist
     )
     assert full.returncode == 0 and "hw0: 3 / 3 points" in full.stdout
+
+
+def test_gradebook_describes_every_up_to_date_result(course, tmp_path, capsys):
+    names = ["alice", "bob", "carol", "dave"]
+    for name in names:  # empty folders: graded as "no submission.py", without a worker
+        (tmp_path / "subs" / name).mkdir(parents=True)
+    out = tmp_path / "grades"
+    opts = ["--out", str(out), "--root", str(course), "--no-progress"]
+
+    def grade(*students):
+        assert main(["grade", "hw0", *[str(tmp_path / "subs" / s) for s in students], *opts]) == 0
+        stdout = capsys.readouterr().out
+        rows = (out / "gradebook.csv").read_text().splitlines()[1:]
+        graded = sorted(p.name for p in (out / "gradescope").iterdir())
+        return stdout, [row.split(",")[0] for row in rows], graded
+
+    grade(*names)
+    stdout, rows, graded = grade("alice")
+    assert rows == names and graded == names
+    assert "graded 0, skipped 1" in stdout and "students: 4" in stdout
+    assert "gradebook: 4 students (3 from earlier runs)" in stdout
+    public = course / "solutions" / "hw0_fake" / "checks" / "public.py"
+    public.write_text(public.read_text() + "\n# the checks changed\n")
+    stdout, rows, graded = grade("bob")
+    assert rows == ["bob"] and graded == ["bob"] and "students: 1" in stdout
+    assert (
+        "left out: 3 results graded with other checks, reference, grading code or "
+        "--public-only (alice, carol, dave); grade them again" in stdout
+    )
+    assert (out / "results" / "alice.json").is_file()  # kept on disk, just not counted
+
+
+def test_missing_submission_path_is_reported_as_missing(course, tmp_path, capsys):
+    nobody = tmp_path / "nobody"
+    code = main(["grade", "hw0", str(nobody), "--out", str(tmp_path / "o"), "--root", str(course)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"SUBMISSION: expected an existing path, got {nobody} (does not exist)" in err
