@@ -67,12 +67,68 @@ MISTAKES = {
             "    kl = kl_normal(qm, qv, torch.zeros_like(qm), torch.ones_like(qv)).sum()  # MISTAKE\n",
         )],
     ),
+    "sample_uniform_noise": (
+        "2a",
+        "draws the noise from a uniform distribution (torch.rand_like) instead of N(0, 1).",
+        [(
+            "    eps = torch.randn_like(m)\n    return m + torch.sqrt(v) * eps\n",
+            "    eps = torch.rand_like(m)  # MISTAKE: uniform noise\n    return m + torch.sqrt(v) * eps\n",
+        )],
+    ),
+    "log_normal_sums_before_broadcast": (
+        "2b",
+        "sums log v over the last dimension before broadcasting, so a (1,)-shaped v counts once.",
+        [(
+            "    return -0.5 * (LOG_2PI + torch.log(v) + (x - m) ** 2 / v).sum(-1)\n",
+            "    return -0.5 * (x.shape[-1] * LOG_2PI + torch.log(v).sum(-1) + ((x - m) ** 2 / v).sum(-1))  # MISTAKE\n",
+        )],
+    ),
+    "kl_sums_before_broadcast": (
+        "2c",
+        "sums every term separately, so (1,)-shaped prior parameters count once.",
+        [(
+            "    return 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1.0).sum(-1)\n",
+            "    return 0.5 * (torch.log(pv).sum(-1) - torch.log(qv).sum(-1) + ((qv + (qm - pm) ** 2) / pv).sum(-1) - qm.shape[-1])  # MISTAKE\n",
+        )],
+    ),
+    "elbo_std_is_var": (
+        "2d",
+        "samples z inline with the variance as the standard deviation.",
+        [(
+            "    z = sample_gaussian(qm, qv)\n    rec = -log_bernoulli_with_logits(x, decoder(z)).mean()\n    kl = kl_normal(",
+            "    z = qm + qv * torch.randn_like(qm)  # MISTAKE: std = variance\n    rec = -log_bernoulli_with_logits(x, decoder(z)).mean()\n    kl = kl_normal(",
+        )],
+    ),
+    "elbo_rec_sign": (
+        "2d",
+        "returns log p(x|z) instead of rec = -log p(x|z) as the third value (nelbo itself is right).",
+        [(
+            "    kl = kl_normal(qm, qv, torch.zeros_like(qm), torch.ones_like(qv)).mean()\n    return rec + kl, kl, rec\n",
+            "    kl = kl_normal(qm, qv, torch.zeros_like(qm), torch.ones_like(qv)).mean()\n    return rec + kl, kl, -rec  # MISTAKE: sign of rec\n",
+        )],
+    ),
+    "elbo_prior_on_cpu": (
+        "2d",
+        "creates the prior's parameters with torch.zeros/ones (on the CPU, whatever the input's device).",
+        [(
+            "    kl = kl_normal(qm, qv, torch.zeros_like(qm), torch.ones_like(qv)).mean()\n    return rec + kl, kl, rec\n",
+            "    kl = kl_normal(qm, qv, torch.zeros(qm.shape[-1]), torch.ones(qv.shape[-1])).mean()  # MISTAKE: CPU only\n    return rec + kl, kl, rec\n",
+        )],
+    ),
     "iwae_mean_not_logmeanexp": (
         "2e",
         "averages the log-weights (an ELBO) instead of log-mean-exp.",
         [(
             "    bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (batch,)\n",
             "    bound = log_w.mean(dim=0)  # MISTAKE: mean of log-weights\n",
+        )],
+    ),
+    "iwae_max_weight": (
+        "2e",
+        "keeps only the largest importance weight (log max_i w_i) instead of log (1/k) sum_i w_i.",
+        [(
+            "    bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (batch,)\n",
+            "    bound = log_w.max(dim=0).values  # MISTAKE: largest weight only\n",
         )],
     ),
     "iwae_no_prior": (
@@ -105,6 +161,14 @@ MISTAKES = {
         [(
             "    nelbo_u = ((q * per_class.T).sum(-1) + (q * log_q).sum(-1)).mean()\n",
             "    nelbo_u = (per_class.T.mean(-1) + (q * log_q).sum(-1)).mean()  # MISTAKE: not q-weighted\n",
+        )],
+    ),
+    "ssvae_reshape_not_transpose": (
+        "2g",
+        "reshapes the (C, n_u) per-class bounds to (n_u, C) instead of transposing them.",
+        [(
+            "    nelbo_u = ((q * per_class.T).sum(-1) + (q * log_q).sum(-1)).mean()\n",
+            "    nelbo_u = ((q * per_class.reshape(-1, n_classes)).sum(-1) + (q * log_q).sum(-1)).mean()  # MISTAKE\n",
         )],
     ),
 }

@@ -2,9 +2,11 @@
 
 * every entry of ``tests/hw2/hw2_mistakes.py`` (the reference with ONE realistic
   mistake, generated here) fails the checks designed to catch it and loses
-  points in its task; tasks that do not build on the broken function keep all
-  their points (a wrong helper may also cost the later tasks that call it:
-  2a's sampler is used by 2d-2g, 2b's densities by 2e-2f, 2c's KL by 2d and 2g);
+  points in its own task ONLY: the bounds of 2d-2g are graded with correct
+  helpers in place of the student's 2a-2c functions (``GRADED_HELPERS`` of the
+  hidden checks, swapped in by the harness), so a wrong ``sample_gaussian`` or
+  ``log_normal`` costs points once; a wrong component returned next to a right
+  total (e.g. the sign of ``rec``) keeps the total's points (``KEEPS``);
 * every file in ``tests/hw2/correct/`` (a different but correct implementation:
   torch.distributions, other equivalent formulas, other ways of drawing the
   noise) gets full marks.
@@ -26,6 +28,7 @@ from homework.mistakes import apply_mistake, assert_one_small_marked_edit
 from coursekit.grading import grade_submission
 from coursekit.grading.homework import load_checks, resolve_homework
 from coursekit.grading.reference import LiveReference
+from coursekit.grading.release import strip_solutions
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -45,19 +48,27 @@ MISTAKES = _load_mistakes()
 CATCHERS = {
     "sigma_equals_v": {"2a-moments"},
     "sample_detached": {"2a-hidden-reparam"},
+    "sample_uniform_noise": {"2a-moments"},
     "logvar_as_var": {"2b-log-normal", "2b-mixture"},
+    "log_normal_sums_before_broadcast": {"2b-log-normal"},
     "mixture_no_logsumexp": {"2b-hidden-far"},
     "mixture_missing_log_k": {"2b-mixture", "2b-hidden-batch"},
     "kl_sign_flipped": {"2c-basic", "2c-hidden-props"},
+    "kl_sums_before_broadcast": {"2c-basic"},
     "elbo_sum_over_batch": {"2d-elbo", "2d-hidden-batch"},
+    "elbo_std_is_var": {"2d-elbo", "2d-terms"},
+    "elbo_rec_sign": {"2d-terms"},
+    "elbo_prior_on_cpu": {"2d-hidden-batch"},
     "iwae_mean_not_logmeanexp": {"2e-iwae", "2e-hidden-monotone", "2e-hidden-far"},
+    "iwae_max_weight": {"2e-hidden-far"},
     "iwae_no_prior": {"2e-iwae"},
-    "gmvae_kl_at_mean": {"2f-gmvae"},
+    "gmvae_kl_at_mean": {"2f-gmvae", "2f-terms"},
     "ssvae_no_entropy": {"2g-ssvae", "2g-hidden-batch"},
     "ssvae_classes_unweighted": {"2g-ssvae", "2g-hidden-batch"},
+    "ssvae_reshape_not_transpose": {"2g-ssvae", "2g-hidden-batch"},
 }
-# task -> later tasks whose reference code calls that task's function
-USED_BY = {"2a": {"2d", "2e", "2f", "2g"}, "2b": {"2e", "2f"}, "2c": {"2d", "2g"}}
+# mistake -> checks of its own task that must still pass (what it gets right earns points)
+KEEPS = {"elbo_rec_sign": {"2d-elbo", "2d-hidden-batch", "2d-train"}}
 CORRECT = sorted(p.stem for p in (HERE / "correct").glob("*.py"))
 
 
@@ -90,6 +101,10 @@ def graded(hw, tmp_path_factory):
             hw, path, root=ROOT, specs=specs, reference=reference, slot=slot
         )
 
+    (folder / "skeleton").mkdir()
+    skeleton = folder / "skeleton" / "submission.py"
+    skeleton.write_text(strip_solutions((MASTER / "submission.py").read_text()))
+    paths["skeleton"] = skeleton
     items = [(i % 2, item) for i, item in enumerate(paths.items())]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = dict(pool.map(run, items))
@@ -129,9 +144,29 @@ def test_wrong_submission_loses_its_task_only(graded, name):
         assert checks[check_id]["status"] == "fail", f"{name}: {check_id} should catch it"
         assert checks[check_id]["score"] == 0
         assert checks[check_id]["message"], "a failing check must tell the student why"
-    allowed = {task} | USED_BY.get(task, set())
     others = [(c["id"], c["message"]) for c in checks.values()
-              if c["task"] not in allowed and c["status"] != "pass"]
+              if c["task"] != task and c["status"] != "pass"]
     assert not others, f"{name} breaks task {task}, yet lost points elsewhere: {others}"
+    kept = [(i, checks[i]["message"]) for i in sorted(KEEPS.get(name, ())) if
+            checks[i]["status"] != "pass"]
+    assert not kept, f"{name}: what it gets right must keep its points: {kept}"
     in_task = [c for c in checks.values() if c["task"] == task]
     assert sum(c["score"] for c in in_task) < sum(c["max_score"] for c in in_task)
+
+
+# task -> the student's function its checks call (2b: either of two)
+FUNCTIONS = {"2a": ("sample_gaussian",), "2b": ("log_normal", "log_normal_mixture"),
+             "2c": ("kl_normal",), "2d": ("negative_elbo_bound",),
+             "2e": ("negative_iwae_bound",), "2f": ("gmvae_negative_elbo_bound",),
+             "2g": ("ssvae_loss",)}
+
+
+def test_untouched_skeleton_messages_name_the_function_and_show_the_hint_once(graded):
+    for c in graded["skeleton"]["checks"]:
+        message = c["message"]
+        assert c["status"] == "fail", (c["id"], message)
+        assert message.startswith(tuple(f"{f} raised NotImplementedError: "
+                                        for f in FUNCTIONS[c["task"]])), (c["id"], message)
+        assert "harness" not in message, (c["id"], message)
+        assert message.count("NotImplementedError") == 1, (c["id"], message)
+        assert message.endswith(")") and "submission.py, line " in message, (c["id"], message)
