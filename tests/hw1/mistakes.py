@@ -3,7 +3,8 @@
 Each entry is ``name: (mistake, [(old, new), ...])``: the wrong submission is the
 reference ``solutions/hw1_probability/submission.py`` with every ``old`` text
 (which must occur exactly once) replaced by ``new``. Generating them keeps the
-mistakes in step with the reference when it changes.
+mistakes in step with the reference when it changes. An entry with a third item
+``(mistake, edits, base)`` edits ``tests/hw1/<base>`` (a correct variant) instead.
 """
 
 MISTAKES = {
@@ -141,5 +142,16 @@ MISTAKES = {
                 '    log_joint = torch.log(weights).unsqueeze(0) + log_dens.T  # (N, K)\n    log_norm = torch.logsumexp(log_joint, dim=0, keepdim=True)  # MISTAKE: wrong axis\n',
             ),
         ],
+    ),
+    'reused_log_density_half_logdet': (
+        'log det S = sum log L_ii (half of it) in gaussian_log_density, which this '
+        "submission's em_step and mc_kl_estimate reuse: it must cost points in 1a only.",
+        [
+            (
+                '    log_det = 2.0 * torch.log(torch.diagonal(L)).sum()\n',
+                '    log_det = torch.log(torch.diagonal(L)).sum()  # MISTAKE: half of log det S\n',
+            ),
+        ],
+        'correct/reuse_log_density.py',
     ),
 }

@@ -1,8 +1,10 @@
 """Proof that homework 1's checks are right, using the real grading pipeline.
 
-* every entry of ``tests/hw1/mistakes.py`` (the reference with ONE realistic
-  mistake, generated here) loses points in exactly the task its mistake breaks, through the checks
-  designed to catch that mistake, and keeps every other task's points;
+* every entry of ``tests/hw1/mistakes.py`` (the reference, or a correct variant,
+  with ONE realistic mistake, generated here) loses points in exactly the task its
+  mistake breaks, through the checks designed to catch that mistake, and keeps
+  every other task's points (when graded, em_step and mc_kl_estimate run with a
+  correct gaussian_log_density in place of the student's: checks/harness.py);
 * every file in ``tests/hw1/correct/`` (a different but correct implementation)
   gets full marks.
 
@@ -21,6 +23,7 @@ from homework.mistakes import apply_mistake, assert_one_small_marked_edit
 from coursekit.grading import grade_submission
 from coursekit.grading.homework import load_checks, resolve_homework
 from coursekit.grading.reference import LiveReference
+from coursekit.grading.release import strip_solutions
 
 from .mistakes import MISTAKES
 
@@ -37,7 +40,7 @@ WRONG = {
     "conditional_transpose": ("1b", {"1b-conditional", "1b-hidden-conditional-batch"}),
     "kl_wrong_sign": ("1c", {"1c-kl-diag", "1c-hidden-kl-properties"}),
     "kl_mean_over_dims": ("1c", {"1c-kl-diag"}),
-    "kl_categorical_naive": ("1c", {"1c-hidden-categorical-zeros"}),
+    "kl_categorical_naive": ("1c", {"1c-kl-categorical", "1c-hidden-categorical-zeros"}),
     "mc_var_as_std": ("1c", {"1c-mc-unbiased"}),
     "mc_wrong_samples": ("1c", {"1c-mc-unbiased", "1c-hidden-mc-variance"}),
     "mle_unbiased": ("1d", {"1d-basic", "1d-hidden-two-points"}),
@@ -45,6 +48,8 @@ WRONG = {
     "no_logsumexp": ("1e", {"1e-hidden-far-points"}),
     "resp_wrong_axis": ("1e", {"1e-basic", "1e-monotone"}),
     "em_cov_old_means": ("1e", {"1e-basic"}),
+    # em_step and mc_kl_estimate of this submission call its wrong gaussian_log_density
+    "reused_log_density_half_logdet": ("1a", {"1a-basic", "1a-d1"}),
 }
 CORRECT = sorted(p.stem for p in (HERE / "correct").glob("*.py"))
 
@@ -73,10 +78,16 @@ def _by_id(result: dict) -> dict:
     return {c["id"]: c for c in result["checks"]}
 
 
+def base_text(name: str) -> str:
+    """The submission mistake ``name`` edits: the reference, or a correct variant."""
+    entry = MISTAKES[name]
+    return (HERE / entry[2] if len(entry) > 2 else MASTER / "submission.py").read_text()
+
+
 def wrong_submission(name: str, folder: Path) -> Path:
     """Write the reference with mistake ``name`` applied to ``folder/submission.py``."""
     path = folder / "submission.py"
-    path.write_text(apply_mistake((MASTER / "submission.py").read_text(), MISTAKES[name][1], name))
+    path.write_text(apply_mistake(base_text(name), MISTAKES[name][1], name))
     return path
 
 
@@ -85,10 +96,9 @@ def test_every_mistake_is_listed_and_is_one_small_marked_edit(hw, tmp_path):
     assert len(WRONG) >= 10
     specs = load_checks(hw, include_hidden=True)
     assert {s.id for s in specs} >= set().union(*(ids for _, ids in WRONG.values()))
-    reference = (MASTER / "submission.py").read_text()
     for name in WRONG:
         wrong = wrong_submission(name, tmp_path).read_text()
-        assert_one_small_marked_edit(reference, wrong, name, max_lines=6)
+        assert_one_small_marked_edit(base_text(name), wrong, name, max_lines=6)
 
 
 @pytest.mark.parametrize("name", CORRECT)
@@ -111,3 +121,14 @@ def test_wrong_submission_loses_only_its_task(grade, name, tmp_path):
     assert not others, f"{name} breaks only task {task}, yet lost {others}"
     in_task = [c for c in checks.values() if c["task"] == task]
     assert sum(c["score"] for c in in_task) < sum(c["max_score"] for c in in_task)
+
+
+def test_untouched_skeleton_messages_name_the_function_and_show_the_hint_once(grade, tmp_path):
+    path = tmp_path / "submission.py"
+    path.write_text(strip_solutions((MASTER / "submission.py").read_text()))
+    for c in grade(path)["checks"]:
+        message = c["message"]
+        assert c["status"] == "fail", (c["id"], message)
+        assert " raised NotImplementedError: " in message, (c["id"], message)
+        assert not message.startswith("harness"), (c["id"], message)
+        assert message.count("NotImplementedError") == 1, (c["id"], message)

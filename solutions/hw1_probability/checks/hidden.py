@@ -18,6 +18,24 @@ from scipy import stats
 
 from coursekit.grading.checks import check
 
+# A correct gaussian_log_density, written independently of the reference solution:
+# ``em_step`` and ``mc_kl_estimate`` run with it in place of the student's when graded
+# (public.graded_helpers, checks/harness.py). Kept here because this file is never
+# released: it is the answer to 1a.
+GRADED_HELPERS = """
+import math
+
+import torch
+
+
+def gaussian_log_density(x, mean, cov):
+    chol = torch.linalg.cholesky(cov)
+    white = torch.linalg.solve_triangular(chol, (x - mean).unsqueeze(-1), upper=False)
+    maha = white.squeeze(-1).pow(2).sum(-1)
+    half_log_det = chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    return -0.5 * (x.shape[-1] * math.log(2.0 * math.pi) + maha) - half_log_det
+"""
+
 
 def _load_public():
     """Import the sibling ``public.py`` for its helpers (works however this file is loaded)."""
@@ -37,6 +55,7 @@ assert_spd = _public.assert_spd
 mc_estimates = _public.mc_estimates
 kl_diag_numpy = _public.kl_diag_numpy
 two_blobs = _public.two_blobs
+call = _public.call
 as_scalar = _public.as_scalar
 em_output = _public.em_output
 run_em_steps = _public.run_em_steps
@@ -58,7 +77,7 @@ def log_density_scipy(ctx):
     cov = random_spd(ctx.rng, d)
     mean = ctx.rng.normal(size=d)
     x = mean + 2.0 * ctx.rng.normal(size=(50, d))
-    got = ctx.call("gaussian_log_density", x, mean, cov)
+    got = call(ctx, "gaussian_log_density", x, mean, cov)
     want = stats.multivariate_normal(mean, cov).logpdf(x)
     ctx.assert_close(got, want, rtol=RTOL, atol=ATOL, what="log-density")
 
@@ -75,7 +94,7 @@ def log_density_single(ctx):
     cov = random_spd(ctx.rng, 2)
     mean = ctx.rng.normal(size=2)
     x = ctx.rng.normal(size=(1, 2))
-    got = ctx.call("gaussian_log_density", x, mean, cov)
+    got = call(ctx, "gaussian_log_density", x, mean, cov)
     ctx.assert_shape(got, (1,), what="gaussian_log_density(x (1, 2), ...)")
     ctx.assert_close(
         got,
@@ -103,7 +122,7 @@ def log_density_near_singular(ctx):
     x = np.vstack(
         [mean + ctx.rng.normal(size=(6, 5)) @ chol.T, mean + 1e-3 * ctx.rng.normal(size=(3, 5))]
     )
-    got = ctx.call("gaussian_log_density", x, mean, cov)
+    got = call(ctx, "gaussian_log_density", x, mean, cov)
     want = ctx.reference("gaussian_log_density", x, mean, cov)
     # correct float64 methods agree to ~1e-10 relative here; adding "jitter" to S does not
     ctx.assert_close(got, want, rtol=1e-6, atol=1e-6, what="log-density (near-singular S)")
@@ -124,7 +143,7 @@ def log_density_high_dim(ctx):
         cov = random_spd(ctx.rng, d, eigenvalues)
         mean = ctx.rng.normal(size=d)
         x = mean + ctx.rng.normal(size=(4, d)) @ np.linalg.cholesky(cov).T
-        got = ctx.call("gaussian_log_density", x, mean, cov)
+        got = call(ctx, "gaussian_log_density", x, mean, cov)
         want = ctx.reference("gaussian_log_density", x, mean, cov)
         ctx.assert_close(
             got,
@@ -150,7 +169,7 @@ def marginal_edge(ctx):
     cov = random_spd(ctx.rng, 3)
     mean = ctx.rng.normal(size=3)
     for idx in ([2], [2, 0, 1]):
-        m, c = unpack(ctx, ctx.call("gaussian_marginal", mean, cov, idx), 2, "gaussian_marginal")
+        m, c = unpack(ctx, call(ctx, "gaussian_marginal", mean, cov, idx), 2, "gaussian_marginal")
         ctx.assert_shape(c, (len(idx), len(idx)), what=f"marginal covariance for idx={idx}")
         ctx.assert_close(m, mean[idx], rtol=RTOL, atol=ATOL, what=f"marginal mean for idx={idx}")
         ctx.assert_close(
@@ -177,7 +196,7 @@ def conditional_batch(ctx):
     mean = ctx.rng.normal(size=d)
     x_b = ctx.rng.normal(size=(6, 2)) * 2.0
     m, c = unpack(
-        ctx, ctx.call("gaussian_conditional", mean, cov, idx_a, x_b), 2, "gaussian_conditional"
+        ctx, call(ctx, "gaussian_conditional", mean, cov, idx_a, x_b), 2, "gaussian_conditional"
     )
     ctx.assert_shape(m, (6, 3), what="conditional mean for x_b of shape (6, 2)")
     ctx.assert_shape(c, (3, 3), what="conditional covariance")
@@ -204,7 +223,7 @@ def conditional_2d(ctx):
     mean = ctx.rng.normal(size=2)
     x_b = np.array([1.3])
     m, c = unpack(
-        ctx, ctx.call("gaussian_conditional", mean, cov, [1], x_b), 2, "gaussian_conditional"
+        ctx, call(ctx, "gaussian_conditional", mean, cov, [1], x_b), 2, "gaussian_conditional"
     )
     ctx.assert_shape(m, (1,), what="conditional mean")
     ctx.assert_shape(c, (1, 1), what="conditional covariance")
@@ -230,10 +249,10 @@ def kl_properties(ctx):
     mu1, mu2 = 3 * ctx.rng.normal(size=shape), 3 * ctx.rng.normal(size=shape)
     var1 = np.exp(ctx.rng.uniform(-4, 4, size=shape))
     var2 = np.exp(ctx.rng.uniform(-4, 4, size=shape))
-    got = np.asarray(ctx.call("kl_diag_gaussians", mu1, var1, mu2, var2), dtype=float)
+    got = np.asarray(call(ctx, "kl_diag_gaussians", mu1, var1, mu2, var2), dtype=float)
     ctx.assert_shape(got, (300,), what="kl_diag_gaussians on (300, 4) inputs")
     ctx.assert_true(bool(np.all(got >= -1e-12)), f"KL must be >= 0, got min {got.min():.4g}")
-    same = ctx.call("kl_diag_gaussians", mu1, var1, mu1, var1)
+    same = call(ctx, "kl_diag_gaussians", mu1, var1, mu1, var1)
     ctx.assert_close(same, np.zeros(300), rtol=0, atol=1e-10, what="KL(p || p)")
     want = 0.5 * (np.log(var2 / var1) + (var1 + (mu1 - mu2) ** 2) / var2 - 1).sum(-1)
     ctx.assert_close(got, want, rtol=RTOL, atol=1e-8, what="KL")
@@ -250,7 +269,7 @@ def kl_properties(ctx):
 def kl_d1(ctx):
     mu1, mu2 = ctx.rng.normal(size=(5, 1)), ctx.rng.normal(size=(5, 1))
     var1, var2 = ctx.rng.uniform(0.1, 4, size=(5, 1)), ctx.rng.uniform(0.1, 4, size=(5, 1))
-    got = ctx.call("kl_diag_gaussians", mu1, var1, mu2, var2)
+    got = call(ctx, "kl_diag_gaussians", mu1, var1, mu2, var2)
     ctx.assert_shape(got, (5,), what="kl_diag_gaussians on (5, 1) inputs")
     s1, s2 = np.sqrt(var1[:, 0]), np.sqrt(var2[:, 0])
     # the textbook form with standard deviations: log(s2/s1) + (s1^2 + (m1-m2)^2)/(2 s2^2) - 1/2
@@ -274,7 +293,7 @@ def kl_categorical_zeros(ctx):
     q = ctx.rng.dirichlet(np.ones(5), size=4)
     q[2, 1] = 0.0  # q_k = 0 where p_k = 0 is allowed too
     q = q / q.sum(-1, keepdims=True)
-    got = ctx.call("kl_categorical", p, q)
+    got = call(ctx, "kl_categorical", p, q)
     ctx.assert_shape(got, (4,), what="kl_categorical on (4, 5) inputs")
     mask = p > 0
     want = np.where(mask, p * (np.log(np.where(mask, p, 1)) - np.log(np.where(mask, q, 1))), 0)
@@ -293,8 +312,8 @@ def mc_kl_variance(ctx):
     mu1, mu2 = np.array([1.0, -1.0]), np.array([0.0, 0.5])
     var1, var2 = np.array([2.0, 0.3]), np.array([1.0, 0.5])
     kl = kl_diag_numpy(mu1, var1, mu2, var2)
-    first = as_scalar(ctx, ctx.call("mc_kl_estimate", mu1, var1, mu2, var2, 20, 7), "estimate")
-    again = as_scalar(ctx, ctx.call("mc_kl_estimate", mu1, var1, mu2, var2, 20, 7), "estimate")
+    first = as_scalar(ctx, call(ctx, "mc_kl_estimate", mu1, var1, mu2, var2, 20, 7), "estimate")
+    again = as_scalar(ctx, call(ctx, "mc_kl_estimate", mu1, var1, mu2, var2, 20, 7), "estimate")
     ctx.assert_close(
         again,
         first,
@@ -332,7 +351,7 @@ def mc_kl_variance(ctx):
 )
 def mle_d1(ctx):
     x = 3.0 + 2.0 * ctx.rng.normal(size=(7, 1))
-    m, c = unpack(ctx, ctx.call("gaussian_mle", x), 2, "gaussian_mle")
+    m, c = unpack(ctx, call(ctx, "gaussian_mle", x), 2, "gaussian_mle")
     ctx.assert_shape(m, (1,), what="mean")
     ctx.assert_shape(c, (1, 1), what="covariance")
     mu = x[:, 0].sum() / 7
@@ -356,7 +375,7 @@ def mle_d1(ctx):
 )
 def mle_two_points(ctx):
     x = ctx.rng.normal(size=(2, 2))
-    m, c = unpack(ctx, ctx.call("gaussian_mle", x), 2, "gaussian_mle")
+    m, c = unpack(ctx, call(ctx, "gaussian_mle", x), 2, "gaussian_mle")
     ctx.assert_close(m, (x[0] + x[1]) / 2, rtol=RTOL, atol=ATOL, what="mean")
     half = (x[0] - x[1]) / 2  # x_i - mu = +-half, so S = half half^T
     ctx.assert_close(c, np.outer(half, half), rtol=RTOL, atol=ATOL, what="covariance (1/N)")
@@ -372,7 +391,7 @@ def mle_two_points(ctx):
 )
 def mle_large(ctx):
     x = ctx.rng.normal(size=(500, 5)) @ random_spd(ctx.rng, 5) - 4.0
-    m, c = unpack(ctx, ctx.call("gaussian_mle", x), 2, "gaussian_mle")
+    m, c = unpack(ctx, call(ctx, "gaussian_mle", x), 2, "gaussian_mle")
     want_m, want_c = ctx.reference("gaussian_mle", x)
     ctx.assert_close(m, want_m, rtol=RTOL, atol=ATOL, what="mean")
     ctx.assert_close(c, want_c, rtol=RTOL, atol=ATOL, what="covariance")
@@ -395,7 +414,7 @@ def em_far_points(ctx):
     # three outliers ~80 standard deviations away: each N(x; mu_k, S_k) is below 1e-1000,
     # which is exactly 0 in float64, so only a max-shifted log-sum-exp keeps them finite
     x = np.vstack([x, [[80.0, 80.0], [-90.0, 10.0], [0.0, -100.0]]])
-    new = em_output(ctx, ctx.call("em_step", x, w, m, c), 2, 2, "em_step")
+    new = em_output(ctx, call(ctx, "em_step", x, w, m, c), 2, 2, "em_step")
     compare_em(ctx, new, ctx.reference("em_step", x, w, m, c), RTOL, ATOL)
 
 
@@ -411,7 +430,7 @@ def em_d1(ctx):
     x = np.concatenate([ctx.rng.normal(-2, 0.5, size=30), ctx.rng.normal(1.5, 1.0, size=20)])
     x = x.reshape(-1, 1)
     w, m, c = np.array([0.3, 0.7]), np.array([[-1.0], [0.5]]), np.array([[[1.0]], [[2.0]]])
-    new = em_output(ctx, ctx.call("em_step", x, w, m, c), 2, 1, "em_step")
+    new = em_output(ctx, call(ctx, "em_step", x, w, m, c), 2, 1, "em_step")
     # independent 1-D EM step written out with scipy
     log_joint = np.log(w) + stats.norm(m[:, 0], np.sqrt(c[:, 0, 0])).logpdf(x)  # (N, 2)
     log_norm = np.logaddexp(log_joint[:, 0], log_joint[:, 1])
