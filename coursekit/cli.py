@@ -14,13 +14,35 @@ from coursekit import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``coursekit`` parser with every sub-command."""
     parser = argparse.ArgumentParser(
         prog="coursekit",
-        description="Deep generative models course: environment check and homework tools.",
+        description="Deep generative models course: environment check and homework tools. "
+        "Run 'coursekit COMMAND --help' for what a command does, its options and examples.",
+        epilog=(
+            "examples:\n"
+            "  coursekit doctor          # is this machine ready for the course?\n"
+            "  coursekit check hw1       # students: public checks of homework 1\n"
+            "  coursekit release         # instructors: regenerate homework/ from solutions/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"coursekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    doctor = sub.add_parser("doctor", help="report Python/torch versions, device, data and extras")
+    doctor = sub.add_parser(
+        "doctor",
+        help="report Python/torch versions, device, data and extras",
+        description=(
+            "Report what this machine has for the course: the Python and torch versions, "
+            "the device coursekit picks (CUDA, then Apple MPS, then the CPU), whether the "
+            "bundled data loads, and which optional pieces are present (JupyterLab, "
+            "ipywidgets, the test tools, Chromium for the browser tests, a cached MNIST). "
+            "Exit status 0 when everything the course needs works (optional pieces may be "
+            "missing), 1 otherwise."
+        ),
+        epilog="examples:\n  coursekit doctor\n  COURSEKIT_DEVICE=cpu coursekit doctor",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     doctor.set_defaults(func=_run_doctor)
     try:
         from coursekit.grading import commands as grading_commands
@@ -38,11 +60,12 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``coursekit`` with ``argv`` (default: the command line); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+    if not getattr(args, "func", None):  # no command: say which exist, like a usage error
+        parser.print_help(sys.stderr)
+        return 2
     return int(args.func(args) or 0)
 
 

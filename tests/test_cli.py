@@ -2,15 +2,50 @@
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from coursekit.cli import main
 from coursekit.doctor import collect
 
 
-def test_help_lists_the_commands(capsys):
-    assert main([]) == 0
-    out = capsys.readouterr().out
-    assert "doctor" in out
+def test_plain_coursekit_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    for command in ("doctor", "release", "check", "grade", "gradescope"):
+        assert command in err
+    assert "examples:" in err
+
+
+def _help(capsys, *argv) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["doctor", "release", "check", "grade", "gradescope"])
+def test_every_command_has_a_description_and_examples(capsys, command):
+    paragraphs = _help(capsys, command).split("\n\n")
+    assert paragraphs[0].startswith(f"usage: coursekit {command}")
+    description = paragraphs[1]
+    assert not description.startswith(("positional arguments:", "options:")), "no description"
+    assert len(description.split()) >= 15, description
+    assert paragraphs[-1].startswith(f"examples:\n  coursekit {command}")
+
+
+def test_grade_help_states_defaults_and_student_names(capsys):
+    text = " ".join(_help(capsys, "grade").split())
+    assert "--jobs N submissions graded in parallel (default: 1;" in text
+    assert "student name" in text and "parent folder" in text and "zip" in text
+
+
+def test_unknown_homework_lists_the_homework_ids(capsys):
+    repo = Path(__file__).resolve().parents[1]
+    assert main(["check", "hw9", "--root", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert "coursekit check: error: HW: expected one of hw1, hw2, got 'hw9'" in err
 
 
 def test_console_script_runs():

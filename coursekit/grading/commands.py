@@ -59,30 +59,87 @@ def register(subparsers) -> None:
     _root_option(p)
     p.set_defaults(func=_guard(_release))
 
-    p = subparsers.add_parser("check", help="run the public checks on your submission")
+    p = subparsers.add_parser(
+        "check",
+        help="run the public checks on your submission (students)",
+        description=(
+            "Run the public checks of a homework on a submission.py (default: "
+            "homework/<slug>/submission.py of the course folder found from here) and print the "
+            "points per task and, for every failed check, what was expected and what the code "
+            "returned. Works without solutions/. Exit status 0 when every check passes, 1 "
+            "otherwise. Your grade also counts hidden checks."
+        ),
+        epilog=(
+            "examples:\n"
+            "  coursekit check hw1\n"
+            "  coursekit check hw1 --task 1c\n"
+            "  coursekit check hw2 --path ~/attempt/submission.py"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("homework", metavar="HW", help="e.g. hw1")
-    p.add_argument("--task", default=None, help="only this task, e.g. 1a")
-    p.add_argument("--path", default=None, help="submission.py to check (default: the homework's)")
+    p.add_argument("--task", default=None, help="only this task, e.g. 1a (default: every task)")
+    p.add_argument(
+        "--path",
+        default=None,
+        help="submission.py to check (default: homework/<slug>/submission.py)",
+    )
     _root_option(p)
     p.set_defaults(func=_guard(_check))
 
-    p = subparsers.add_parser("grade", help="grade submissions (instructors)")
+    p = subparsers.add_parser(
+        "grade",
+        help="grade submissions (instructors)",
+        description=(
+            "Grade submissions with the public and hidden checks, each in its own sandboxed "
+            "process, and write DIR/results/<student>.json, DIR/gradebook.csv and "
+            "DIR/gradescope/<student>/results.json. The student name is the folder's name for "
+            "a folder, the parent folder's name for a submission.py, and the file name "
+            "without .zip for a zip. Re-runs skip students whose result is up to date. The "
+            "gradebook and the summary cover every up-to-date result in DIR (graded with the "
+            "current checks, reference, grading code and --public-only choice), also of "
+            "students not named in this run; other results are named and left out."
+        ),
+        epilog=(
+            "examples:\n"
+            "  coursekit grade hw1 submissions/* --out grades --jobs 2\n"
+            "  coursekit grade hw1 uploads/alice.zip --out grades   # adds alice, keeps the rest"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("homework", metavar="HW", help="e.g. hw1")
     p.add_argument(
         "submissions",
         nargs="+",
         metavar="SUBMISSION",
-        help="folders, submission.py files or .zip files",
+        help="folders (holding submission.py), submission.py files or .zip files",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="submissions graded in parallel (default: 1; keep it <= the number of cores)",
+    )
     p.add_argument("--public-only", action="store_true", help="skip the hidden checks")
     p.add_argument("--force", action="store_true", help="re-grade up-to-date results too")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _root_option(p)
     p.set_defaults(func=_guard(_grade))
 
-    p = subparsers.add_parser("gradescope", help="build a Gradescope autograder zip")
+    p = subparsers.add_parser(
+        "gradescope",
+        help="build a Gradescope autograder zip (instructors)",
+        description=(
+            "Build the autograder zip to upload to Gradescope for a homework: setup.sh "
+            "(installs CPU torch and the bundled coursekit), run_autograder (grades the "
+            "uploaded submission.py with the same sandboxed grader and always writes "
+            "results.json), coursekit/ and solutions/<slug>/ with the hidden checks."
+        ),
+        epilog="examples:\n  coursekit gradescope hw1 --out hw1_autograder.zip",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("homework", metavar="HW", help="e.g. hw1")
     p.add_argument("--out", required=True, metavar="ZIP", help="e.g. hw1_autograder.zip")
     _root_option(p)
@@ -98,6 +155,23 @@ def _guard(func):
             return 2
 
     return run
+
+
+def _homework(name: str, root: str | None):
+    """Resolve ``HW``; an unknown name is reported with the ids one types (hw1, hw2)."""
+    from coursekit.grading.homework import find_root, list_homeworks, read_meta, resolve_homework
+
+    folder = find_root(root)
+    ids = {}
+    for slug in list_homeworks(folder):
+        meta_dir = folder / "solutions" / slug
+        if not (meta_dir / "homework.json").is_file():
+            meta_dir = folder / "homework" / slug
+        ids[str(read_meta(meta_dir)["id"])] = slug
+    if not any(name in (i, s) or s.startswith(name + "_") for i, s in ids.items()):
+        known = ", ".join(sorted(ids, key=lambda i: (len(i), i))) or "none (no homework here)"
+        raise ValueError(f"HW: expected one of {known}, got {name!r}")
+    return resolve_homework(name, folder)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -118,15 +192,15 @@ def _release(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from coursekit.grading.grader import run_public_checks
 
-    result = run_public_checks(args.homework, task=args.task, path=args.path, root=args.root)
+    hw = _homework(args.homework, args.root)
+    result = run_public_checks(hw, task=args.task, path=args.path, root=args.root)
     return 0 if result["score"] == result["max_score"] else 1
 
 
 def _grade(args: argparse.Namespace) -> int:
     from coursekit.grading.batch import grade_batch, summary_table
-    from coursekit.grading.homework import resolve_homework
 
-    hw = resolve_homework(args.homework, args.root)
+    hw = _homework(args.homework, args.root)
     outcome = grade_batch(
         hw,
         args.submissions,
@@ -154,8 +228,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _gradescope(args: argparse.Namespace) -> int:
     from coursekit.grading.gradescope import build_bundle
-    from coursekit.grading.homework import resolve_homework
 
-    out = build_bundle(resolve_homework(args.homework, args.root), args.out)
+    out = build_bundle(_homework(args.homework, args.root), args.out)
     print(f"wrote {out}: upload it as the autograder of {args.homework} on Gradescope")
     return 0
