@@ -23,7 +23,10 @@ Contract:
 * A check passes (full ``points``) when it returns without raising, and fails
   (0 points) when it raises :class:`CheckFailure`; the failure's message is
   shown to the student, so it says what was expected and what was given.
-* ``timeout`` (seconds) bounds the total time of the check's student calls.
+* ``timeout`` (seconds) bounds the total CPU time of the check's student calls
+  (measured on the worker process, so a loaded machine does not fail slow but
+  acceptable code); code that sleeps or waits is stopped by a wall-clock
+  backstop (:class:`coursekit.grading.sandbox.Limits`).
 * ``seed`` seeds ``ctx.rng`` (a :class:`numpy.random.Generator`); the n-th
   ``ctx.call``/``ctx.reference`` of a check also runs with torch, numpy and
   ``random`` seeded to ``seed + n`` so that stochastic functions can be compared.
@@ -112,7 +115,7 @@ def check(
             ``-``, ``_`` and ``.`` only.
         task: the task this check scores, a key of ``homework.json``'s ``tasks``.
         points: points awarded when the check passes (> 0).
-        timeout: seconds allowed for all the check's student calls together (> 0).
+        timeout: CPU seconds allowed for all the check's student calls together (> 0).
         seed: seed of ``ctx.rng`` and of the student/reference calls, an int in
             ``[0, 2**31)`` (call ``n`` uses ``seed + n``, which
             :func:`coursekit.runtime.seed_everything` accepts below ``2**32``).
@@ -307,9 +310,13 @@ class CheckContext:
         try:
             return self._caller.call(name, args, kwargs, seed=seed, timeout=self.time_left)
         finally:
-            # a fresh worker's start-up (importing torch) is not the student's time
-            startup = getattr(self._caller, "last_startup", 0.0) or 0.0
-            self._student_time += max(0.0, self._clock() - start - startup)
+            cpu = getattr(self._caller, "last_cpu", None)
+            if isinstance(cpu, (int, float)):  # the sandbox measured the call's CPU time
+                self._student_time += max(0.0, float(cpu))
+            else:
+                # a fresh worker's start-up (importing torch) is not the student's time
+                startup = getattr(self._caller, "last_startup", 0.0) or 0.0
+                self._student_time += max(0.0, self._clock() - start - startup)
 
     def reference(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """The reference solution's result for the same call (plain data, trusted)."""

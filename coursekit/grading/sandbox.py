@@ -4,7 +4,9 @@ One :class:`Sandbox` per submission. It copies ``submission.py`` (and the
 homework's released ``harness.py``) into a fresh private folder, starts
 ``python -I -m coursekit.grading.worker`` in a new session (own process group),
 and sends it one request per ``ctx.call``. Time limits are enforced here, by
-the trusted process: when a call overruns, the whole process group is killed
+the trusted process, on the worker's CPU time read from ``/proc`` (so a loaded
+machine does not fail slow but acceptable code), with a generous wall-clock
+backstop for code that sleeps: when a call overruns, the whole process group is killed
 (and, when the worker runs under its own uid, every process of that uid), and
 the next call starts a fresh worker. Everything the student prints goes to a
 pipe drained by a thread that keeps only the first ``output_limit`` bytes.
@@ -45,6 +47,11 @@ class Limits:
         threads: torch intra-op threads in the worker.
         uid_base: when the grader runs as root, worker slot ``k`` runs as uid
             ``uid_base + k`` (an otherwise unused uid) and gid ``gid``.
+        wall_factor, wall_margin: a call's time limit counts CPU seconds of the
+            worker process (Linux; elsewhere wall-clock seconds), so a loaded
+            machine does not fail slow but acceptable code; code that sleeps or
+            waits uses no CPU and is stopped by the wall-clock backstop of
+            ``limit * wall_factor + wall_margin`` seconds.
     """
 
     mem_bytes: int = 4 * 1024**3
@@ -56,6 +63,8 @@ class Limits:
     uid_base: int = 61000
     gid: int = 65534
     drop_privileges: bool = True
+    wall_factor: float = 4.0
+    wall_margin: float = 10.0
 
     def __post_init__(self):
         for name in ("mem_bytes", "nproc", "fsize_bytes", "output_limit", "threads"):
@@ -64,6 +73,10 @@ class Limits:
                 raise ValueError(f"Limits.{name}: expected an int > 0, got {value!r}")
         if not self.import_timeout > 0:
             raise ValueError(f"Limits.import_timeout: expected > 0, got {self.import_timeout!r}")
+        if not self.wall_factor >= 1:
+            raise ValueError(f"Limits.wall_factor: expected >= 1, got {self.wall_factor!r}")
+        if not self.wall_margin >= 0:
+            raise ValueError(f"Limits.wall_margin: expected >= 0, got {self.wall_margin!r}")
 
 
 class _OutputDrain(threading.Thread):
@@ -132,6 +145,39 @@ def kill_uid(uid: int) -> int:
     return killed
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (all its threads), from ``/proc``.
+
+    None where ``/proc`` is unavailable (not Linux) or the process is gone.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def describe_call(name: str, args: tuple, kwargs: dict) -> str:
+    """``name(array (5, 3) float64, k=10)``: a call with its arguments' shapes, not values."""
+
+    def one(value) -> str:
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            return f"array {tuple(value.shape)} {value.dtype}"
+        if isinstance(value, (list, tuple)):
+            return f"{type(value).__name__} of {len(value)}"
+        if isinstance(value, dict):
+            return f"dict with keys {sorted(map(str, value))[:8]}"
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    parts = [one(v) for v in args] + [f"{k}={one(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
 @dataclass
 class Sandbox:
     """Runs one submission's functions in an isolated worker process.
@@ -179,6 +225,7 @@ class Sandbox:
         self.output = ""
         self.starts = 0
         self.last_startup = 0.0
+        self.last_cpu: float | None = None
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -418,15 +465,62 @@ class Sandbox:
             raise CheckError(f"the worker sent a malformed message while {what}")
         return message
 
+    def _await_reply(self, request_id: int, label: str, call: str, timeout: float) -> dict:
+        """Wait for the reply to ``request_id``, enforcing the CPU limit and the backstop.
+
+        Sets :attr:`last_cpu` to the CPU seconds the worker used meanwhile (wall
+        seconds where ``/proc`` is unavailable).
+        """
+        pid = self._proc.pid if self._proc is not None else -1
+        began_wall = time.monotonic()
+        began_cpu = process_cpu_seconds(pid)
+        backstop = timeout * self.limits.wall_factor + self.limits.wall_margin
+        if began_cpu is None:  # no /proc: the limit is wall-clock time
+            backstop = timeout
+
+        def used() -> float:
+            now = process_cpu_seconds(pid) if began_cpu is not None else None
+            return now - began_cpu if now is not None else time.monotonic() - began_wall
+
+        try:
+            while True:
+                wall = time.monotonic() - began_wall
+                self.last_cpu = used()
+                if self.last_cpu > timeout:
+                    raise CheckTimeout(
+                        f"{label} used more than the time limit of {timeout:.3g} s of CPU time; "
+                        f"it was running {call} (infinite loop, or a much slower method than "
+                        "needed?)"
+                    )
+                if wall > backstop:
+                    raise CheckTimeout(
+                        f"{label} ran past the wall-clock time limit of {backstop:.3g} s while "
+                        f"using only {self.last_cpu:.3g} s of CPU (does it sleep or wait, or is "
+                        f"the machine overloaded?); it was running {call}"
+                    )
+                step = min(0.1, backstop - wall, max(timeout - self.last_cpu, 0.01))
+                try:
+                    reply = self._read_message(max(step, 0.001), label)
+                except CheckTimeout:
+                    continue
+                if reply.get("id") == request_id:
+                    return reply
+        finally:
+            self.last_cpu = used()
+
     def call(self, name: str, args: tuple, kwargs: dict, *, seed: int, timeout: float):
         """Run ``name(*args, **kwargs)`` in the worker; return decoded plain data.
 
+        ``timeout`` counts CPU seconds of the worker (see :class:`Limits` for
+        the wall-clock backstop); :attr:`last_cpu` tells how many the call used.
         Raises :class:`CheckFailure` when the student's function raised or
         returned something that is not plain data, :class:`CheckTimeout` when it
-        ran past ``timeout`` (the worker is killed) and :class:`CheckError` when
+        ran past ``timeout`` (the worker is killed; the message names the
+        function and the shapes of its arguments) and :class:`CheckError` when
         the worker died.
         """
         self.last_startup = 0.0
+        self.last_cpu = None
         if not self.alive:
             began = time.monotonic()
             self.start()
@@ -452,10 +546,7 @@ class Sandbox:
                 if not writable:
                     raise CheckTimeout(f"{label} took longer than the time limit ({timeout:.3g} s)")
                 view = view[os.write(self._req_w, view[: 1 << 16]) :]
-            while True:
-                reply = self._read_message(timeout, label)
-                if reply.get("id") == request_id:
-                    break
+            reply = self._await_reply(request_id, label, describe_call(name, args, kwargs), timeout)
         except BrokenPipeError as err:
             message = f"{self._exit_description()} while {label}"
             self.close()
