@@ -7,12 +7,16 @@ still correct. Only the checks of the tasks involved are run, to keep it quick.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from coursekit.grading import grade_submission
+from coursekit.grading import grade_submission, run_public_checks
+from coursekit.grading.grader import format_report
 from coursekit.grading.homework import load_checks, resolve_homework
+from coursekit.grading.release import release
 
 from .conftest import REPO
 
@@ -168,3 +172,27 @@ def test_results_record_modules_loaded_at_import_and_per_task(course, tmp_path):
     assert result["score"] == result["max_score"], (
         f"score: expected {result['max_score']} (nothing forbidden), got {result['score']}"
     )
+
+
+def test_student_side_check_reports_the_forbidden_module(course, tmp_path):
+    meta_path = course / "solutions" / "hw0_fake" / "homework.json"
+    meta = json.loads(meta_path.read_text())
+    meta["forbidden_modules"] = ["coursekit.probability"]
+    meta_path.write_text(json.dumps(meta))
+    release(["hw0"], root=course)
+    shutil.rmtree(course / "solutions")  # what a student has: homework/ only
+    mine = tmp_path / "submission.py"
+    mine.write_text(
+        "def add(a, b):\n"
+        "    import coursekit.probability  # noqa: F401\n"
+        "    return a + b\n\n\n"
+        "def scale(x, factor):\n"
+        "    return x * factor\n"
+    )
+    result = run_public_checks("hw0", path=mine, root=course, verbose=False)
+    report = format_report(result)
+    assert "0 points: your code for task 0a used coursekit.probability" in report, (
+        f"student report: expected the reason for 0 points in task 0a, got {report}"
+    )
+    passed = {c["id"]: c["status"] for c in result["checks"]}
+    assert passed.get("0b-basic") == "pass", f"0b-basic: expected pass, got {passed}"
