@@ -377,6 +377,16 @@ def meta_probe(name: str, shapes: dict | None = None, helpers=None) -> list:
     on the CPU, e.g. ``torch.zeros(d)`` without ``device=``, raises) and return
     ``[device type, dtype]`` of every tensor returned. ``shapes`` are the shapes of
     the networks' weights (the networks are built on ``meta`` too)."""
+    validate = torch.distributions.Distribution._validate_args
+    # argument validation of torch.distributions reads values (.item()): not on meta
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        return _meta_probe(name, shapes, helpers)
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)
+
+
+def _meta_probe(name: str, shapes: dict | None, helpers) -> list:
     with torch.no_grad(), helpers_from(helpers):
         if name == "sample_gaussian":
             out = submission.sample_gaussian(_meta(2, 5, 3), _meta(2, 5, 3))

@@ -19,7 +19,8 @@ def sample_gaussian(m, v):
 
 
 def log_normal(x, m, v):
-    d = torch.broadcast_shapes(x.shape, m.shape, v.shape)[-1]
+    x, m, v = torch.broadcast_tensors(x, m, v)  # a (1,)-shaped v counts in every dimension
+    d = x.shape[-1]
     maha = ((x - m) ** 2 / v).sum(-1)
     log_det = torch.log(v).sum(-1)
     return -0.5 * d * math.log(2 * math.pi) - 0.5 * log_det - 0.5 * maha
@@ -84,9 +85,9 @@ def ssvae_loss(x_u, x_l, y_l, classifier, encoder, decoder, alpha):
         kl = 0.5 * (qm**2 + qv - 1.0 - torch.log(qv)).sum(-1)
         return _rec(x, decoder(z, y_onehot)) + kl
 
-    expected = torch.zeros(len(x_u), dtype=x_u.dtype)
+    expected = torch.zeros(len(x_u), dtype=x_u.dtype, device=x_u.device)
     for c in range(n_classes):
-        y_c = F.one_hot(torch.full((len(x_u),), c), n_classes).to(x_u.dtype)
+        y_c = F.one_hot(torch.full((len(x_u),), c, device=x_u.device), n_classes).to(x_u.dtype)
         expected = expected + probs[:, c] * neg_elbo_l(x_u, y_c)
     kl_y = (probs * (log_probs + math.log(n_classes))).sum(-1)
     nelbo_u = (expected + kl_y).mean()

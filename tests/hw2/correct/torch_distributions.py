@@ -28,7 +28,7 @@ def log_normal(x, m, v):
 
 def log_normal_mixture(z, m, v):
     k = m.shape[0]
-    mix = Categorical(logits=torch.zeros(k, dtype=m.dtype))
+    mix = Categorical(logits=torch.zeros(k, dtype=m.dtype, device=m.device))
     return MixtureSameFamily(mix, _diag(m, v)).log_prob(z)
 
 
@@ -65,7 +65,8 @@ def gmvae_negative_elbo_bound(x, encoder, decoder, prior_m, prior_v):
     q = _diag(qm, qv)
     z = q.rsample()
     rec = -_log_px(x, decoder(z)).mean()
-    mix = Categorical(logits=torch.zeros(prior_m.shape[0], dtype=prior_m.dtype))
+    mix = Categorical(logits=torch.zeros(prior_m.shape[0], dtype=prior_m.dtype,
+                                         device=prior_m.device))
     prior = MixtureSameFamily(mix, _diag(prior_m, prior_v))
     kl = (q.log_prob(z) - prior.log_prob(z)).mean()
     return kl + rec, kl, rec
@@ -73,15 +74,15 @@ def gmvae_negative_elbo_bound(x, encoder, decoder, prior_m, prior_v):
 
 def ssvae_loss(x_u, x_l, y_l, classifier, encoder, decoder, alpha):
     n_classes = classifier(x_l[:1]).shape[-1]
-    eye = torch.eye(n_classes, dtype=x_u.dtype)
+    eye = torch.eye(n_classes, dtype=x_u.dtype, device=x_u.device)
 
     def neg_elbo_l(x, y_onehot):
         qm, qv = encoder(x, y_onehot)
         q = _diag(qm, qv)
         z = q.rsample()
         prior = _diag(torch.zeros_like(qm), torch.ones_like(qv))
-        log_py = Categorical(logits=torch.zeros(n_classes, dtype=x.dtype)).log_prob(
-            y_onehot.argmax(-1))
+        uniform = torch.zeros(n_classes, dtype=x.dtype, device=x.device)
+        log_py = Categorical(logits=uniform).log_prob(y_onehot.argmax(-1))
         return -_log_px(x, decoder(z, y_onehot)) + kl_divergence(q, prior) - log_py
 
     q_y = Categorical(logits=classifier(x_u))
