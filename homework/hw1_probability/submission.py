@@ -251,7 +251,9 @@ def em_step(
     The log-likelihood of the parameters passed in,
         LL = sum_i logsumexp_k [log pi_k + log N(x_i; mu_k, S_k)],
     comes for free from the E-step; EM guarantees that the LL of the returned
-    parameters is >= this value. (You may reuse your ``gaussian_log_density``.)
+    parameters is >= this value. (You may reuse your ``gaussian_log_density``:
+    when graded, em_step runs with a correct one in its place, so a mistake in
+    1a costs points in 1a only.)
 
     Args:
         x: (N, d) data.

@@ -19,6 +19,14 @@ Conventions used throughout:
 * Work in log space: combine log-terms with ``torch.logsumexp``, never with
   ``log(sum(exp(...)))``.
 
+Every task is graded on its own: when graded, the bounds of 2d-2g run with
+correct versions of the helpers (``sample_gaussian``, ``log_normal``,
+``log_normal_mixture``, ``kl_normal``, ``log_bernoulli_with_logits``) in place
+of yours, so a mistake in 2a-2c costs points only there. Call the helpers by
+these names (they are looked up when your bound runs). ``coursekit check``
+cannot do that (the correct helpers are not released): there your bounds use
+your own helpers, so fix 2a-2c first.
+
 Run ``coursekit check hw2`` (or the check cells in the notebook) to see your
 public-check score.
 """

@@ -9,10 +9,23 @@ Architecture (weights in a dict of tensors):
 
 * encoder: h = elu(x W1^T + b1); [qm, raw] = h W2^T + b2; qv = softplus(raw) + 1e-3
 * decoder: logits = elu(z V1^T + c1) V2^T + c2   (any leading dimensions of z)
+
+Judging one task at a time: every function below that calls a bound (2d-2g)
+takes ``helpers=None``. When graded, the hidden checks pass the source text of
+independent, correct versions of the helpers (``sample_gaussian``,
+``log_normal``, ``log_normal_mixture``, ``kl_normal``,
+``log_bernoulli_with_logits``); :func:`helpers_from` puts them in place of
+yours in the ``submission`` module for the duration of the call only (your
+bound looks them up as module globals) and disables them afterwards. So a
+mistake in 2a-2c costs points in its own task and not again in 2d-2g. The
+helpers' source lives only with the hidden checks and is not part of the
+released homework; without it (``coursekit check``) your bound runs with your
+own helpers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
@@ -22,6 +35,43 @@ import torch.nn.functional as F
 from torch import nn
 
 VAR_FLOOR = 1e-3
+HELPER_NAMES = ("log_bernoulli_with_logits", "sample_gaussian", "log_normal",
+                "log_normal_mixture", "kl_normal")
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def helpers_from(source):
+    """Within the block, ``submission``'s helper functions are the ones defined by the
+    Python text ``source`` (nothing changes when ``source`` is None). The replacements
+    refuse to run once the block is left."""
+    if source is None:
+        yield
+        return
+    namespace = {"__name__": "graded_helpers"}
+    exec(compile(str(source), "<graded helpers>", "exec"), namespace)  # noqa: S102
+    active = [True]
+
+    def guarded(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if not active[0]:
+                raise RuntimeError("helper used outside the check that provided it")
+            return func(*args, **kwargs)
+        return wrapper
+
+    provided = {n: guarded(namespace[n]) for n in HELPER_NAMES if n in namespace}
+    saved = {n: submission.__dict__.get(n, _MISSING) for n in provided}
+    submission.__dict__.update(provided)
+    try:
+        yield
+    finally:
+        active[0] = False
+        for n, value in saved.items():
+            if value is _MISSING:
+                submission.__dict__.pop(n, None)
+            else:
+                submission.__dict__[n] = value
 
 
 class Encoder(nn.Module):
@@ -64,13 +114,14 @@ def one_thread(func):
 
 
 def build(weights: dict):
-    """Encoder and decoder with the given weights (dtype of the weights)."""
-    w = {k: torch.as_tensor(v) for k, v in weights.items()}
+    """Encoder and decoder with the given weights (dtype of the weights; float32 on the
+    ``meta`` device where the weights are given as shapes, see :func:`meta_probe`)."""
+    w = {k: _weight(v) for k, v in weights.items()}
     x_dim, hidden, z_dim = w["enc_w1"].shape[1], w["enc_w1"].shape[0], w["dec_w1"].shape[1]
     enc, dec = Encoder(x_dim, z_dim, hidden), Decoder(z_dim, x_dim, hidden)
     with torch.no_grad():
         for module, prefix in ((enc, "enc"), (dec, "dec")):
-            module.to(w[f"{prefix}_w1"].dtype)
+            module.to(device=w[f"{prefix}_w1"].device, dtype=w[f"{prefix}_w1"].dtype)
             module.net[0].weight.copy_(w[f"{prefix}_w1"])
             module.net[0].bias.copy_(w[f"{prefix}_b1"])
             module.net[2].weight.copy_(w[f"{prefix}_w2"])
@@ -78,9 +129,23 @@ def build(weights: dict):
     return enc, dec
 
 
+def _weight(value) -> torch.Tensor:
+    """A weight array as a tensor; a list of ints is a shape: float32 on ``meta``."""
+    if isinstance(value, (list, tuple)):
+        return torch.empty(*value, dtype=torch.float32, device="meta")
+    return torch.as_tensor(value)
+
+
 def _flat(value) -> torch.Tensor:
     """A returned value as a detached float64 tensor (keeps its shape for the checks)."""
     return torch.as_tensor(value).detach().to(torch.float64)
+
+
+def _triple(name: str, values):
+    if not isinstance(values, (tuple, list)) or len(values) != 3:
+        raise ValueError(f"{name} must return the tuple (nelbo, kl, rec), got "
+                           f"{type(values).__name__}")
+    return values
 
 
 def _stack(values) -> torch.Tensor:
@@ -135,24 +200,25 @@ def sample_batch_shape(m, v) -> list:
 
 
 @one_thread
-def elbo_repeats(x, weights: dict, repeats: int) -> dict:
+def elbo_repeats(x, weights: dict, repeats: int, helpers=None) -> dict:
     """negative_elbo_bound called ``repeats`` times: {"nelbo", "kl", "rec"}, each (repeats, ...)."""
     enc, dec = build(weights)
     out = {"nelbo": [], "kl": [], "rec": []}
-    with torch.no_grad():
+    with torch.no_grad(), helpers_from(helpers):
         for _ in range(repeats):
-            nelbo, kl, rec = submission.negative_elbo_bound(x, enc, dec)
+            nelbo, kl, rec = _triple("negative_elbo_bound",
+                                     submission.negative_elbo_bound(x, enc, dec))
             for key, value in (("nelbo", nelbo), ("kl", kl), ("rec", rec)):
                 out[key].append(_flat(value))
     return {key: _stack(values) for key, values in out.items()}
 
 
 @one_thread
-def iwae_repeats(x, weights: dict, ks: list, repeats: int) -> torch.Tensor:
+def iwae_repeats(x, weights: dict, ks: list, repeats: int, helpers=None) -> torch.Tensor:
     """negative_iwae_bound for every k in ``ks``, ``repeats`` times: (len(ks), repeats, ...)."""
     enc, dec = build(weights)
     rows = []
-    with torch.no_grad():
+    with torch.no_grad(), helpers_from(helpers):
         for k in ks:
             rows.append(_stack([_flat(submission.negative_iwae_bound(x, enc, dec, int(k)))
                                 for _ in range(repeats)]))
@@ -160,13 +226,15 @@ def iwae_repeats(x, weights: dict, ks: list, repeats: int) -> torch.Tensor:
 
 
 @one_thread
-def gmvae_repeats(x, weights: dict, prior_m, prior_v, repeats: int) -> dict:
+def gmvae_repeats(x, weights: dict, prior_m, prior_v, repeats: int, helpers=None) -> dict:
     """gmvae_negative_elbo_bound called ``repeats`` times: {"nelbo", "kl", "rec"}."""
     enc, dec = build(weights)
     out = {"nelbo": [], "kl": [], "rec": []}
-    with torch.no_grad():
+    with torch.no_grad(), helpers_from(helpers):
         for _ in range(repeats):
-            nelbo, kl, rec = submission.gmvae_negative_elbo_bound(x, enc, dec, prior_m, prior_v)
+            nelbo, kl, rec = _triple(
+                "gmvae_negative_elbo_bound",
+                submission.gmvae_negative_elbo_bound(x, enc, dec, prior_m, prior_v))
             for key, value in (("nelbo", nelbo), ("kl", kl), ("rec", rec)):
                 out[key].append(_flat(value))
     return {key: _stack(values) for key, values in out.items()}
@@ -194,9 +262,25 @@ def evaluate_nelbo(x, enc, dec, samples: int = 20) -> dict:
             "rec": round(float(rec.mean()), 2)}
 
 
+def _train_step(x, enc, dec, opt) -> float:
+    """One Adam step on the student's nelbo for the minibatch ``x``; the loss."""
+    nelbo = torch.as_tensor(_triple("negative_elbo_bound",
+                                    submission.negative_elbo_bound(x, enc, dec))[0])
+    if nelbo.numel() != 1 or not nelbo.requires_grad:
+        raise ValueError(
+            "negative_elbo_bound must return a scalar nelbo that depends on the "
+            f"encoder/decoder parameters (got shape {tuple(nelbo.shape)}, "
+            f"requires_grad={nelbo.requires_grad})")
+    opt.zero_grad()
+    nelbo.reshape(()).backward()
+    opt.step()
+    return float(nelbo.detach())
+
+
 @one_thread
 def train_vae(x_train, x_test, steps: int = 300, z_dim: int = 4, hidden: int = 64,
-              batch_size: int = 64, lr: float = 3e-3, init_seed: int = 0) -> dict:
+              batch_size: int = 64, lr: float = 3e-3, init_seed: int = 0,
+              helpers=None) -> dict:
     """Train a tiny VAE with the student's negative_elbo_bound; return the test NELBO.
 
     Adam on the student's ``nelbo`` for ``steps`` minibatches; the initial weights
@@ -214,19 +298,10 @@ def train_vae(x_train, x_test, steps: int = 300, z_dim: int = 4, hidden: int = 6
     opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=lr)
     n = x_train.shape[0]
     losses = []
-    for _ in range(steps):
-        idx = torch.randint(n, (batch_size,), generator=gen)
-        nelbo, _, _ = submission.negative_elbo_bound(x_train[idx], enc, dec)
-        nelbo = torch.as_tensor(nelbo)
-        if nelbo.numel() != 1 or not nelbo.requires_grad:
-            raise ValueError(
-                "negative_elbo_bound must return a scalar nelbo that depends on the "
-                f"encoder/decoder parameters (got shape {tuple(nelbo.shape)}, "
-                f"requires_grad={nelbo.requires_grad})")
-        opt.zero_grad()
-        nelbo.reshape(()).backward()
-        opt.step()
-        losses.append(float(nelbo.detach()))
+    with helpers_from(helpers):
+        for _ in range(steps):
+            losses.append(_train_step(x_train[torch.randint(n, (batch_size,), generator=gen)],
+                                      enc, dec, opt))
     torch.manual_seed(init_seed + 1)
     result = evaluate_nelbo(x_test, enc, dec)
     tail = losses[-20:] or [float("nan")]
@@ -240,14 +315,14 @@ def train_vae(x_train, x_test, steps: int = 300, z_dim: int = 4, hidden: int = 6
 
 def build_ssvae(weights: dict):
     """Classifier x -> logits (C), encoder (x, y) -> (qm, qv), decoder (z, y) -> logits."""
-    w = {k: torch.as_tensor(v) for k, v in weights.items()}
+    w = {k: _weight(v) for k, v in weights.items()}
     n_classes, hidden = w["cls_w2"].shape
     x_dim = w["cls_w1"].shape[1]
     z_dim = w["dec_w1"].shape[1] - n_classes
 
     def mlp(prefix, in_dim, out_dim):
         net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ELU(), nn.Linear(hidden, out_dim))
-        net.to(w[f"{prefix}_w1"].dtype)
+        net.to(device=w[f"{prefix}_w1"].device, dtype=w[f"{prefix}_w1"].dtype)
         with torch.no_grad():
             net[0].weight.copy_(w[f"{prefix}_w1"])
             net[0].bias.copy_(w[f"{prefix}_b1"])
@@ -271,16 +346,76 @@ def build_ssvae(weights: dict):
 
 
 @one_thread
-def ssvae_repeats(x_u, x_l, y_l, weights: dict, alpha: float, repeats: int) -> dict:
+def ssvae_repeats(x_u, x_l, y_l, weights: dict, alpha: float, repeats: int,
+                  helpers=None) -> dict:
     """ssvae_loss called ``repeats`` times: {"loss", "nelbo_u", "nelbo_l", "ce"}."""
     cls, enc, dec = build_ssvae(weights)
     keys = ("loss", "nelbo_u", "nelbo_l", "ce")
     out = {key: [] for key in keys}
-    with torch.no_grad():
+    with torch.no_grad(), helpers_from(helpers):
         for _ in range(repeats):
             values = submission.ssvae_loss(x_u, x_l, y_l.long(), cls, enc, dec, float(alpha))
-            if len(values) != 4:
-                raise ValueError(f"ssvae_loss must return 4 values, got {len(values)}")
+            if not isinstance(values, (tuple, list)) or len(values) != 4:
+                raise ValueError("ssvae_loss must return the 4 values "
+                                   "(loss, nelbo_u, nelbo_l, ce)")
             for key, value in zip(keys, values):
                 out[key].append(_flat(value))
     return {key: _stack(values) for key, values in out.items()}
+
+
+# --------------------------------------------------------------------------- any device
+
+
+def _meta(*shape, dtype=torch.float32):
+    return torch.empty(*shape, dtype=dtype, device="meta")
+
+
+@one_thread
+def meta_probe(name: str, shapes: dict | None = None, helpers=None) -> list:
+    """Call the student's function ``name`` on float32 tensors of PyTorch's ``meta``
+    device (shapes without data: every operation works, but mixing in a tensor made
+    on the CPU, e.g. ``torch.zeros(d)`` without ``device=``, raises) and return
+    ``[device type, dtype]`` of every tensor returned. ``shapes`` are the shapes of
+    the networks' weights (the networks are built on ``meta`` too)."""
+    validate = torch.distributions.Distribution._validate_args
+    # argument validation of torch.distributions reads values (.item()): not on meta
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        return _meta_probe(name, shapes, helpers)
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)
+
+
+def _meta_probe(name: str, shapes: dict | None, helpers) -> list:
+    with torch.no_grad(), helpers_from(helpers):
+        if name == "sample_gaussian":
+            out = submission.sample_gaussian(_meta(2, 5, 3), _meta(2, 5, 3))
+        elif name == "log_normal":
+            out = submission.log_normal(_meta(6, 4), _meta(4), _meta(1))
+        elif name == "log_normal_mixture":
+            out = submission.log_normal_mixture(_meta(2, 6, 3), _meta(4, 3), _meta(4, 3))
+        elif name == "kl_normal":
+            out = submission.kl_normal(_meta(6, 4), _meta(6, 4), _meta(4), _meta(4))
+        elif name == "ssvae_loss":
+            cls, enc, dec = build_ssvae(shapes)
+            n_classes = shapes["cls_w2"][0]
+            x_dim = shapes["cls_w1"][1]
+            out = submission.ssvae_loss(_meta(5, x_dim), _meta(3, x_dim),
+                                        _meta(3, dtype=torch.int64).clamp(0, n_classes - 1),
+                                        cls, enc, dec, 1.0)
+        else:
+            enc, dec = build(shapes)
+            x = _meta(5, shapes["enc_w1"][1])
+            if name == "negative_elbo_bound":
+                out = submission.negative_elbo_bound(x, enc, dec)
+            elif name == "negative_iwae_bound":
+                out = submission.negative_iwae_bound(x, enc, dec, 3)
+            elif name == "gmvae_negative_elbo_bound":
+                z_dim = shapes["dec_w1"][1]
+                out = submission.gmvae_negative_elbo_bound(x, enc, dec, _meta(4, z_dim),
+                                                           _meta(4, z_dim))
+            else:
+                raise ValueError(f"meta_probe: unknown function {name!r}")
+    values = out if isinstance(out, (tuple, list)) else (out,)
+    return [[str(v.device.type), str(v.dtype).replace("torch.", "")]
+            if isinstance(v, torch.Tensor) else [type(v).__name__, ""] for v in values]
