@@ -143,6 +143,7 @@ def record_expected(hw: Homework) -> str:
 
 
 def _sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -221,6 +222,7 @@ def _build_release(hw: Homework, out_dir: Path) -> Path:
 
 
 def _replace(tmp: Path, out_dir: Path) -> None:
+    """Put the finished release ``tmp`` in the place of ``out_dir``."""
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.replace(out_dir)
 
@@ -247,13 +249,13 @@ def _release_all(homeworks: list[Homework], outs: list[Path], force: bool) -> li
                 lost = changed_files(out_dir, tmp)
                 if lost:
                     problems.append(
-                        f"{out_dir.parent.name}/{out_dir.name} unchanged since the last "
-                        f"release, got changes in {', '.join(lost)}"
+                        f"{out_dir.parent.name}/{out_dir.name}: expected no changes since the "
+                        f"last release, got changes in {', '.join(lost)}"
                     )
             if problems:
                 raise ValueError(
-                    f"release: expected {'; and '.join(problems)}. Nothing was written: copy "
-                    "your changes elsewhere, or pass --force to overwrite them"
+                    f"{'; '.join(problems)}. Nothing was written: copy your changes "
+                    "elsewhere, or pass --force to overwrite them"
                 )
     except BaseException:
         for tmp in built:

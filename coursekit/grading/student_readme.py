@@ -57,13 +57,15 @@ HOMEWORK = """
 Each homework folder holds a guided notebook and `submission.py`, the only file
 you hand in. Write your code in `submission.py` where a function raises
 `NotImplementedError`; keep the function names and arguments as they are.
-Check your work at any time from this folder (or any folder inside it):
+Check your work at any time from this folder:
 
 ```bash
 .venv/bin/coursekit check {first}              # every public check of {first}
 .venv/bin/coursekit check {first} --task {task}    # only task {task}
 ```
 
+After `source .venv/bin/activate` (Windows: `.venv\\Scripts\\activate`), plain
+`coursekit check {first}` works from any folder inside this one.
 It prints your points per task and, for every failed check, what was expected
 and what your code returned. In a notebook, save `submission.py` first, then run
 `from coursekit.grading import run_public_checks; run_public_checks("{first}")`.
@@ -119,7 +121,7 @@ def student_readme(dist: Path) -> str:
         rel = link.relative_to(dist).as_posix()
         lines.append(
             f"- `{meta['id']}`: [{meta.get('title', folder.name)}]({rel}); "
-            f"check it with `coursekit check {meta['id']}`\n"
+            f"check it with `.venv/bin/coursekit check {meta['id']}`\n"
         )
     if metas:
         first = metas[0]

@@ -158,8 +158,8 @@ def test_release_keeps_a_students_changes_unless_forced(course, tmp_path, capsys
         err = capsys.readouterr().err
         assert code == 2, err
         assert (
-            "release: expected homework/hw0_fake unchanged since the last release, got changes "
-            "in notes.txt, submission.py" in err
+            "coursekit release: error: homework/hw0_fake: expected no changes since the last "
+            "release, got changes in notes.txt, submission.py. Nothing was written" in err
         )
         assert "--force" in err
         assert sub.read_text().endswith("# my work\n") and notes.read_text() == "mine"
