@@ -13,6 +13,15 @@ import sys
 from coursekit import __version__
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions to the terminal; keeps an ``examples:`` epilog's lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``coursekit`` parser with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -25,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  coursekit check hw1       # students: public checks of homework 1\n"
             "  coursekit release         # instructors: regenerate homework/ from solutions/"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"coursekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
             "missing), 1 otherwise."
         ),
         epilog="examples:\n  coursekit doctor\n  COURSEKIT_DEVICE=cpu coursekit doctor",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     doctor.set_defaults(func=_run_doctor)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from coursekit.cli import HelpFormatter
 from coursekit.grading.release import MANIFEST
 
 
@@ -41,7 +42,7 @@ def register(subparsers) -> None:
             "  coursekit release hw1                       # only homework/hw1_*\n"
             "  coursekit release --student-dist /tmp/dist  # and what students receive"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("homework", nargs="*", metavar="HW", help="e.g. hw1 (default: all)")
     p.add_argument(
@@ -75,7 +76,7 @@ def register(subparsers) -> None:
             "  coursekit check hw1 --task 1c\n"
             "  coursekit check hw2 --path ~/attempt/submission.py"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("homework", metavar="HW", help="e.g. hw1")
     p.add_argument("--task", default=None, help="only this task, e.g. 1a (default: every task)")
@@ -105,7 +106,7 @@ def register(subparsers) -> None:
             "  coursekit grade hw1 submissions/* --out grades --jobs 2\n"
             "  coursekit grade hw1 uploads/alice.zip --out grades   # adds alice, keeps the rest"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("homework", metavar="HW", help="e.g. hw1")
     p.add_argument(
@@ -138,7 +139,7 @@ def register(subparsers) -> None:
             "results.json), coursekit/ and solutions/<slug>/ with the hidden checks."
         ),
         epilog="examples:\n  coursekit gradescope hw1 --out hw1_autograder.zip",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("homework", metavar="HW", help="e.g. hw1")
     p.add_argument("--out", required=True, metavar="ZIP", help="e.g. hw1_autograder.zip")
