@@ -131,10 +131,40 @@ def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, opts:
     return None
 
 
+def _cover(paths: list[str]) -> list[str]:
+    """Make forbidden modules' files empty for every process of this mount namespace.
+
+    A folder gets an empty read-only tmpfs, a file a read-only bind mount of
+    ``/dev/null``; a path ending in ``.`` stands for the compiled files
+    ``<path>*.pyc``. This stops what the audit hook cannot see: another
+    program started by the student reading the module. Returns what was covered.
+    """
+    import glob
+
+    covered = []
+    for path in paths:
+        targets = sorted(glob.glob(glob.escape(path) + "*.pyc")) if path.endswith(".") else [path]
+        for target in targets:
+            if os.path.isdir(target):
+                flags = MS_RDONLY | MS_NOSUID | MS_NODEV
+                err = _mount(b"tmpfs", os.fsencode(target), b"tmpfs", flags, b"size=4k,mode=555")
+            elif os.path.isfile(target):
+                err = _mount(b"/dev/null", os.fsencode(target), None, MS_BIND, None)
+                if err is None:
+                    flags = MS_BIND | MS_REMOUNT | MS_RDONLY
+                    _mount(b"none", os.fsencode(target), None, flags, None)
+            else:
+                continue
+            if err is None:
+                covered.append(target)
+    return covered
+
+
 def harden(config: dict) -> dict:
     """Apply every defence this OS allows; return what was applied (for the report).
 
     ``config`` keys: ``hide`` (paths to cover with an empty read-only tmpfs),
+    ``cover`` (forbidden modules' files, see :func:`_cover`),
     ``mem_bytes`` (RLIMIT_AS), ``nproc`` (RLIMIT_NPROC), ``fsize_bytes``
     (RLIMIT_FSIZE), ``uid``/``gid`` (used when running as root). Failures are
     recorded, not raised: the sandbox degrades to what the OS offers.
@@ -163,6 +193,8 @@ def harden(config: dict) -> dict:
             applied["hidden_paths"] = hidden if err is None else f"failed ({err})"
             if err is None and is_root and config.get("uid") is not None:
                 applied["exposed_read_only"] = _expose_interpreter()
+            if err is None and config.get("cover"):
+                applied["covered_forbidden"] = _cover(config["cover"])
     else:
         applied["namespaces"] = f"unavailable on {sys.platform}"
     import resource
@@ -204,10 +236,11 @@ class ImportGuard:
     Installed with :func:`sys.addaudithook` (which cannot be removed) before the
     submission is imported. Every ``import`` audit event (raised when a module
     is actually loaded by ``import``, ``from ... import`` or ``__import__``)
-    is recorded; loading a forbidden module (or a submodule of one) raises
-    :class:`ImportError`, and opening one of its files raises
-    :class:`PermissionError`, which also stops :func:`importlib.import_module`
-    (it raises no ``import`` event) and reading the source to ``exec`` it.
+    is recorded. Loading a forbidden module (or a submodule of one) raises
+    :class:`ImportError`: from the hook, or from this object as the first
+    finder on :data:`sys.meta_path` (:func:`importlib.import_module` raises no
+    ``import`` event); opening one of its files raises :class:`PermissionError`
+    (reading the source to ``exec`` it).
     :meth:`take` returns and clears what happened since the last call, so the
     worker can report it with the import of the submission and with each call.
 
@@ -238,7 +271,25 @@ class ImportGuard:
                 self.paths[os.path.join(os.path.dirname(origin), "__pycache__", stem + ".")] = name
         self.imports: list[str] = []
         self.used: list[str] = []
+        self.known: set[str] = set()
+
+    def install(self) -> None:
+        """Start recording: remember what is loaded now, add the audit hook and the finder."""
         self.known = set(sys.modules)
+        sys.addaudithook(self)
+        sys.meta_path.insert(0, self)
+
+    def find_spec(self, name: str, path=None, target=None) -> None:
+        """Import-system finder: refuses forbidden modules, finds nothing else.
+
+        :func:`importlib.import_module` raises no ``import`` audit event and the
+        covered files are not found by the normal finders, so this is where such
+        an attempt is recorded.
+        """
+        hit = self.match(name)
+        if hit is not None:
+            self.used.append(hit)
+            raise ImportError(self.refuse(hit))
 
     def match(self, module: str) -> str | None:
         """The forbidden module that ``module`` is (or is inside), else None."""
@@ -349,16 +400,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(int(config.get("threads", 1)))
-    applied = harden(config)
+    seed_everything(0)  # loads numpy.random now, so the guard does not blame it on the student
+    guard = ImportGuard(config.get("forbidden", []), str(config.get("homework", "this homework")))
+    applied = harden({**config, "cover": sorted(guard.paths)})
     sandbox = os.path.realpath(config["sandbox"])
     os.chdir(sandbox)
     os.environ["HOME"] = sandbox
     sys.path.insert(0, sandbox)
     sys.dont_write_bytecode = True  # (-I ignores PYTHONDONTWRITEBYTECODE)
     student_files = {os.path.join(sandbox, "submission.py"), os.path.join(sandbox, "harness.py")}
-    seed_everything(0)  # loads numpy.random now, so the guard does not blame it on the student
-    guard = ImportGuard(config.get("forbidden", []), str(config.get("homework", "this homework")))
-    sys.addaudithook(guard)
+    guard.install()
     applied["forbidden_modules"] = list(guard.forbidden)
 
     try:

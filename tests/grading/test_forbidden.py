@@ -17,6 +17,7 @@ from coursekit.grading import grade_submission, run_public_checks
 from coursekit.grading.grader import format_report
 from coursekit.grading.homework import load_checks, resolve_homework
 from coursekit.grading.release import release
+from coursekit.grading.sandbox import Limits, Sandbox
 
 from .conftest import REPO
 
@@ -196,3 +197,26 @@ def test_student_side_check_reports_the_forbidden_module(course, tmp_path):
     )
     passed = {c["id"]: c["status"] for c in result["checks"]}
     assert passed.get("0b-basic") == "pass", f"0b-basic: expected pass, got {passed}"
+
+
+def test_another_program_cannot_read_a_forbidden_module(course, tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "submission.py").write_text(
+        "import subprocess\nimport sys\n\n\n"
+        "def add(a, b):\n"
+        "    code = 'import coursekit.probability as p; print(hasattr(p, \"gaussian_mle\"))'\n"
+        "    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)\n"
+        "    return run.stdout.strip() or run.stderr.strip()[-200:]\n"
+    )
+    with Sandbox(
+        folder / "submission.py",
+        limits=Limits(mem_bytes=3 * 1024**3),
+        forbidden=["coursekit.probability"],
+    ) as box:
+        got = box.call("add", (1, 2), {}, seed=0, timeout=60)
+        covered = box.defences.get("covered_forbidden")
+    if box.defences.get("namespaces") != "net+mount":
+        pytest.skip(f"no private mount namespace here: {box.defences.get('namespaces')}")
+    assert covered, f"covered_forbidden: expected the module's files, got {covered!r}"
+    assert got != "True", f"child process: expected no gaussian_mle in the module, got {got!r}"
