@@ -162,6 +162,8 @@ def missing_result(hw: Homework, sub: Submission, specs) -> dict:
         "output": "",
         "sandbox": {},
         "worker_starts": 0,
+        "imports": {"module_level": [], "by_task": {}},
+        "forbidden_use": {"module_level": [], "by_task": {}},
     }
 
 

@@ -99,12 +99,18 @@ def read_meta(folder: Path) -> dict:
 
 
 def list_homeworks(root: Path) -> list[str]:
-    """Slugs of every homework under ``solutions/`` and ``homework/``."""
+    """Slugs of every homework under ``solutions/`` and ``homework/``.
+
+    A slug is an identifier (``hw1_probability``); other folders, such as the
+    ``<slug>.releasing`` copy that a running ``coursekit release`` builds, are not
+    homework.
+    """
     slugs = set()
     for sub in ("solutions", "homework"):
         base = root / sub
         if base.is_dir():
-            slugs |= {p.parent.name for p in base.glob("*/homework.json")}
+            slugs |= {p.parent.name for p in base.glob("*/homework.json")
+                      if p.parent.name.isidentifier()}
     return sorted(slugs)
 
 

@@ -191,3 +191,13 @@ def test_committed_homework_has_a_manifest():
     for folder in sorted((REPO / "solutions").glob("hw*/")):
         manifest = json.loads((REPO / "homework" / folder.name / MANIFEST).read_text())
         assert "submission.py" in manifest["files"], folder.name
+
+
+def test_a_release_in_progress_is_not_a_homework(tmp_path):
+    from coursekit.grading.homework import list_homeworks
+
+    for folder in ("solutions/hw1_probability", "homework/hw1_probability",
+                   "homework/hw1_probability.releasing"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "homework.json").write_text("{}")
+    assert list_homeworks(tmp_path) == ["hw1_probability"]
