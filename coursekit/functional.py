@@ -130,7 +130,7 @@ def log_normal_mixture(z, means, vars, log_weights=None) -> torch.Tensor:
         total = torch.logsumexp(log_weights, -1)
         if bool((total.abs() > 1e-5).any()):
             raise ValueError("log_weights: expected log-probabilities (logsumexp = 0), got "
-                             f"logsumexp {float(total.flatten()[0]):.4g}")
+                             f"logsumexp {float(total.flatten()[total.abs().argmax()]):.4g}")
     return _log_normal_mixture(z, means, vars, log_weights)
 
 
