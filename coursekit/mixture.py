@@ -1,10 +1,21 @@
 """Mixture models fitted by EM: ``GaussianMixture`` and ``BernoulliMixture``.
 
-Lecture 02 (maximum likelihood, EM and mixture models). The API follows
-scikit-learn's ``sklearn.mixture.GaussianMixture`` (same constructor
-arguments, fitted attributes and methods, same EM schedule), so a student can
-compare the two line by line; the computation is PyTorch, runs on the device
-of the data (or ``device=``), and works in log space throughout.
+Lecture 02 (maximum likelihood, EM and mixture models). ``GaussianMixture`` *is* a
+scikit-learn estimator (:class:`coursekit.estimator.TorchEstimator`: ``get_params``,
+``clone``, ``Pipeline``, ``GridSearchCV``, parameters validated in ``fit``) with the
+constructor arguments, fitted attributes, methods and EM schedule of
+``sklearn.mixture.GaussianMixture``, so a student can compare the two line by line;
+the computation is PyTorch, runs on the device of the data (or ``device=``), and works
+in log space throughout.
+
+**Array in, same array out** (the rule of :mod:`coursekit.estimator`): fitted on a
+NumPy array, the fitted attributes (``weights_``, ``means_``, ``covariances_``, ...)
+are NumPy arrays; fitted on a tensor, they are tensors on the tensor's device. The
+dtype follows scikit-learn (float32 stays float32, other inputs become float64)
+unless ``dtype=`` is given. Each method answers in the kind of its own ``X``
+(``predict(X_numpy)`` is a NumPy array, ``predict(X_tensor)`` a tensor); ``sample``
+answers in the kind of the fitted attributes. Scalars (``score``, ``bic``, ``aic``,
+``lower_bound_``, the entries of ``lower_bounds_``) are Python floats.
 
 The model (``K`` components, data ``x: (d,)``)::
 
@@ -29,40 +40,35 @@ and :meth:`~GaussianMixture.m_step` let a widget replay EM one step at a time::
     for _ in range(10):
         log_resp, mean_ll = gm.e_step(X)
         gm.m_step(X, log_resp)
-
-Scalars (``score``, ``bic``, ``aic``, ``lower_bound_``, the entries of
-``lower_bounds_``) are Python floats, as in scikit-learn; arrays are torch tensors.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import DensityMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from coursekit import functional as F
-from coursekit._validation import (
-    as_data,
-    as_generator,
-    check_choice,
-    check_count,
-    check_floating_dtype,
-    check_number,
-)
+from coursekit._validation import as_data, as_generator, check_count
+from coursekit.estimator import FittedArray, TorchEstimator
 from coursekit.exceptions import ConvergenceWarning, NotFittedError
 from coursekit.functional import LOG_2PI
-from coursekit.runtime import get_device
 
-__all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "data_point_means",
-           "em_trace", "kmeans", "select_bernoulli_mixture"]
+__all__ = ["BernoulliMixture", "ConvergenceWarning", "GaussianMixture", "NotFittedError",
+           "data_point_means", "em_trace", "kmeans", "select_bernoulli_mixture"]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
-INIT_PARAMS = ("kmeans", "random")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 # rows are processed in chunks of at most this many (rows x K x d) elements: the
 # temporaries stay in cache (measured fastest on a 2-core CPU for d=16, K=10)
 _CHUNK_ELEMENTS = 2**18
+_CHUNK_ELEMENTS_M_STEP = 2**20
 _CHUNK_ELEMENTS_M_STEP = 2**20
 
 
@@ -141,127 +147,182 @@ def _row_chunks(n: int, per_row: int, elements: int = _CHUNK_ELEMENTS):
 # --------------------------------------------------------------------------------------
 # common EM driver
 # --------------------------------------------------------------------------------------
-class _EMMixture:
-    """Shared EM loop: ``n_init`` restarts, convergence on the change of the lower bound."""
+class _EMMixture(DensityMixin, TorchEstimator):
+    """Shared EM loop: ``n_init`` restarts (or a warm start), convergence on the change of
+    the objective, verbose progress; subclasses supply the model.
+
+    Subclasses implement ``_initialize(X, gen)``, ``_e_step``-ready ``_log_prob_components``,
+    ``_m_step(X, log_resp)``, ``_param_names`` (the fitted arrays forming the parameter
+    set), ``_objective_from(mean_ll)``, ``_n_parameters`` and may override
+    ``_prepare_X(X)`` (checks/transforms every ``X`` tensor) and ``_start_fit(X)``.
+    """
 
     _name = "mixture"
+    _param_names: tuple[str, ...] = ()
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    }
 
-    def _initial_responsibilities(self, X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Starting responsibilities ``(n, K)``: one-hot k-means labels, or random rows."""
-        n, K = X.shape[0], self.n_components
-        if self.init_params == "kmeans":
-            _, labels = kmeans(X, K, generator=gen)
-            return torch.nn.functional.one_hot(labels, K).to(X.dtype)
-        resp = F._uniform((n, K), gen, X)
-        return resp / resp.sum(1, keepdim=True)
-    def _init_common(self, n_components, tol, max_iter, n_init, init_params, random_state,
-                     device, verbose):
-        self.n_components = check_count(n_components, "n_components", 1)
-        self.tol = check_number(tol, "tol", low=0.0)
-        self.max_iter = check_count(max_iter, "max_iter", 0)
-        self.n_init = check_count(n_init, "n_init", 1)
-        self.init_params = check_choice(init_params, "init_params", INIT_PARAMS)
-        if not isinstance(random_state, torch.Generator):
-            as_generator(random_state)  # validates now; a generator is made at fit time
-        self.random_state = random_state
-        self.device = None if device is None else get_device(device)
-        self.verbose = bool(verbose)
-        self._rng: torch.Generator | None = None
+    # ----------------------------------------------------------------- hooks
+    def _prepare_X(self, X: torch.Tensor) -> torch.Tensor:
+        """Model-specific checks/transforms of a validated ``(n, d)`` tensor."""
+        return X
 
-    # subclasses implement: _check_X, _initialize(X, gen), e_step, m_step, _get_params,
-    # _set_params, _objective_from(mean_ll), _n_parameters, _log_prob_components
-    def _param_device(self):
-        return self.means_.device
+    def _start_fit(self, X: torch.Tensor) -> None:
+        """Called once per ``fit``/``initialize`` with the training data."""
 
-    def _is_fitted(self) -> bool:
-        return getattr(self, "means_", None) is not None
-
-    def _require_fitted(self) -> None:
-        if not self._is_fitted():
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) "
-                                 "(or initialize(X) to step EM by hand) first")
-
-    def _check_n_samples(self, X: torch.Tensor) -> None:
-        n = X.shape[0]
+    def _fit_X(self, X) -> torch.Tensor:
+        Xt = self._prepare_X(self._fit_input(X))
+        n = Xt.shape[0]
         if n < 2:
             raise ValueError(f"X: expected at least 2 samples, got n_samples={n}")
         if self.n_components > n:
             raise ValueError(f"n_components: expected n_components <= n_samples, got "
                              f"n_components={self.n_components} > n_samples={n}")
+        self._start_fit(Xt)
+        return Xt
 
+    def _X(self, X) -> torch.Tensor:
+        return self._prepare_X(self._input(X))
+
+    def _get_params(self) -> tuple[torch.Tensor, ...]:
+        return tuple(self._fitted[k] for k in self._param_names)
+
+    def _set_params(self, params) -> None:
+        self._fitted.update(zip(self._param_names, params))
+
+    def _initial_responsibilities(self, X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Starting responsibilities ``(n, K)`` per ``init_params`` (scikit-learn's options):
+
+        * ``"kmeans"``: one-hot labels of k-means (k-means++ seeding, Lloyd iterations);
+        * ``"k-means++"``: only the ``K`` k-means++ seeds, one per component (one-hot);
+        * ``"random"``: uniform random rows, normalised;
+        * ``"random_from_data"``: ``K`` distinct data points drawn uniformly, one per
+          component (one-hot); every other row has no responsibility.
+        """
+        n, K = X.shape[0], self.n_components
+        init = self.init_params
+        if init == "kmeans":
+            _, labels = kmeans(X, K, generator=gen)
+            return torch.nn.functional.one_hot(labels, K).to(X.dtype)
+        if init == "random":
+            resp = F._uniform((n, K), gen, X)
+            return resp / resp.sum(1, keepdim=True)
+        if init == "k-means++":
+            _, idx = F._kmeans_plusplus(X, K, gen)
+        else:  # random_from_data
+            idx = torch.randperm(n, generator=gen, device=gen.device)[:K].to(X.device)
+        resp = X.new_zeros(n, K)
+        resp[idx, torch.arange(K, device=X.device)] = 1.0
+        return resp
+
+    # ----------------------------------------------------------------- fitting
     def initialize(self, X, generator=None):
-        """Set initial parameters from ``X: (n, d)`` per ``init_params`` (and the ``*_init``).
+        """Validate the parameters and set initial ones from ``X: (n, d)`` per ``init_params``
+        (and the ``*_init`` arguments), without EM iterations.
 
-        ``generator`` (a ``torch.Generator`` or seed) defaults to one made from
+        ``generator`` (a ``torch.Generator`` or an int seed) defaults to one made from
         ``random_state``. Returns ``self`` so that ``initialize(X).e_step(X)`` chains.
         """
-        X = self._check_X(X, fitting=True)
-        self._check_n_samples(X)
-        gen = self._rng if generator is None and self._rng is not None else None
-        if gen is None:
-            gen = as_generator(self.random_state if generator is None else generator)
-            self._rng = gen
-        self._initialize(X, gen)
+        self._validate_params()
+        Xt = self._fit_X(X)
+        self._initialize(Xt, self._generator(generator))
         return self
 
-    def fit(self, X):
-        """Fit by EM (the best of ``n_init`` runs, by final lower bound). ``X: (n, d)``."""
-        self.fit_predict(X)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit by EM (the best of ``n_init`` runs, by final objective). ``X: (n, d)``;
+        ``y`` is ignored. With ``warm_start=True`` a fitted model continues from its
+        parameters (one run of at most ``max_iter`` iterations). Returns ``self``."""
+        self._fit(X)
         return self
 
-    def fit_predict(self, X) -> torch.Tensor:
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_predict(self, X, y=None):
         """Fit, then return the most probable component of every sample, ``(n,)`` int64.
 
         A final E-step with the selected parameters makes the labels equal to
-        ``fit(X).predict(X)``.
+        ``fit(X).predict(X)``. ``y`` is ignored.
         """
-        X = self._check_X(X, fitting=True)
-        self._check_n_samples(X)
-        self._rng = as_generator(self.random_state)
-        best_bound, best_params, best_bounds, best_objs = -math.inf, None, [], []
-        best_n_iter, best_converged = 0, False
-        for init in range(self.n_init):
-            self._initialize(X, self._rng)
-            bound, bounds, objectives = -math.inf, [], []
-            converged, n_iter = False, 0
+        Xt = self._fit(X)
+        return self._output(self._weighted_log_prob(Xt).argmax(1), X)
+
+    def _fit(self, X) -> torch.Tensor:
+        warm = self.warm_start and self.__sklearn_is_fitted__()
+        if warm:
+            previous, prev_bound = self._get_params(), self.lower_bound_
+            d_prev = self.n_features_in_
+        Xt = self._fit_X(X)
+        if warm:
+            if Xt.shape[1] != d_prev:
+                raise ValueError(f"X: expected {d_prev} features to continue the warm start, "
+                                 f"got {Xt.shape[1]}")
+            previous = [p.to(device=Xt.device, dtype=Xt.dtype) if p.is_floating_point()
+                        else p.to(Xt.device) for p in previous]
+        gen = None if warm else self._generator()
+        best = None
+        for init in range(1 if warm else self.n_init):
+            t0 = t_iter = time.perf_counter()
+            if self.verbose:
+                print(f"{self._name}: initialization {init}")
+            if warm:
+                self._set_params(previous)
+            else:
+                self._initialize(Xt, gen)
+            bound = prev_bound if warm else -math.inf
+            bounds, objectives, converged, n_iter = [], [], False, 0
             for n_iter in range(1, self.max_iter + 1):
                 prev = bound
-                log_resp, mean_ll = self._e_step(X)
+                log_resp, mean_ll = self._e_step(Xt)
                 bound = self._objective_from(mean_ll)
                 bounds.append(mean_ll)
                 objectives.append(bound)
-                self._m_step(X, log_resp)
-                if self.verbose:
-                    print(f"{self._name} init {init} iter {n_iter}: lower bound {bound:.6f} "
-                          f"(change {bound - prev:.3g})")
+                self._m_step(Xt, log_resp)
+                if self.verbose and n_iter % self.verbose_interval == 0:
+                    now = time.perf_counter()
+                    extra = (f", {now - t_iter:.3f} s, objective {bound:.6f}"
+                             if self.verbose > 1 else "")
+                    print(f"  iteration {n_iter}: change {bound - prev:.3g}{extra}")
+                    t_iter = now
                 if abs(bound - prev) < self.tol:
                     converged = True
                     break
             if self.max_iter == 0:
-                bound = self._objective_from(self._e_step(X)[1])
-            if bound > best_bound or best_params is None:
-                best_bound, best_params = bound, self._get_params()
-                best_bounds, best_objs = bounds, objectives
-                best_n_iter, best_converged = n_iter, converged
-        self._set_params(best_params)
-        self.lower_bound_ = float(best_bound)
-        self.lower_bounds_ = best_bounds
-        self.objectives_ = best_objs
-        self.n_iter_ = best_n_iter
-        self.converged_ = best_converged
-        if not self.converged_ and self.max_iter > 0:
+                bound = self._objective_from(self._e_step(Xt)[1])
+            if self.verbose:
+                extra = (f" in {time.perf_counter() - t0:.3f} s, objective {bound:.6f}"
+                         if self.verbose > 1 else "")
+                print(f"{self._name}: initialization {init} "
+                      f"{'converged' if converged else 'did not converge'}{extra}")
+            if best is None or bound > best[0]:
+                best = (bound, self._get_params(), bounds, objectives, n_iter, converged)
+        bound, params, bounds, objectives, n_iter, converged = best
+        self._set_params(params)
+        self.lower_bound_ = float(bound)
+        self.lower_bounds_ = bounds
+        self.objectives_ = objectives
+        self.n_iter_ = n_iter
+        self.converged_ = converged
+        if not converged and self.max_iter > 0:
             warnings.warn(
                 f"{type(self).__name__}: EM did not converge in max_iter={self.max_iter} "
                 f"iterations (tol={self.tol}); increase max_iter or tol",
-                ConvergenceWarning, stacklevel=3)
-        log_resp, _ = self._e_step(X)
-        return log_resp.argmax(1)
+                ConvergenceWarning, stacklevel=4)
+        return Xt
 
+    # ----------------------------------------------------------------- E-step and scores
     def _weighted_log_prob(self, X: torch.Tensor) -> torch.Tensor:
         """``log pi_k + log p(x_n | k)``, shape ``(n, K)``."""
-        return self._log_prob_components(X) + torch.log(self.weights_)
+        return self._log_prob_components(X) + torch.log(self._fitted["weights_"])
 
-    def e_step(self, X) -> tuple[torch.Tensor, float]:
+    def e_step(self, X) -> tuple:
         r"""E-step: log-responsibilities and the mean log-likelihood of the current parameters.
 
         .. math::
@@ -272,70 +333,80 @@ class _EMMixture:
             X: ``(n, d)``.
 
         Returns:
-            ``(log_resp, mean_log_likelihood)``: ``(n, K)`` tensor and a float.
+            ``(log_resp, mean_log_likelihood)``: ``(n, K)`` (NumPy or tensor, as ``X``)
+            and a float.
         """
-        self._require_fitted()
-        return self._e_step(self._check_X(X))
+        log_resp, mean_ll = self._e_step(self._X(X))
+        return self._output(log_resp, X), mean_ll
 
     def _e_step(self, X: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """:meth:`e_step` on data already checked by ``_check_X``."""
+        """:meth:`e_step` on a checked tensor."""
         weighted = self._weighted_log_prob(X)
         log_norm = torch.logsumexp(weighted, 1)
         return weighted.sub_(log_norm.unsqueeze(1)), float(log_norm.mean())
 
+    def m_step(self, X, log_resp):
+        r"""M-step: the parameters maximising the expected complete log-likelihood under
+        ``exp(log_resp)``, from ``X: (n, d)`` and ``log_resp: (n, K)`` (:meth:`e_step`).
+
+        On a model that is neither fitted nor initialised, this validates the parameters
+        and takes ``X`` as the training data. Returns ``self`` (updated in place).
+        """
+        if self.__sklearn_is_fitted__():
+            Xt = self._X(X)
+        else:
+            self._validate_params()
+            Xt = self._fit_X(X)
+        return self._m_step(Xt, self._check_log_resp(Xt, log_resp))
+
     def _check_log_resp(self, X: torch.Tensor, log_resp) -> torch.Tensor:
-        if not isinstance(log_resp, torch.Tensor):
-            raise TypeError(f"log_resp: expected a torch.Tensor of shape (n, K), "
-                            f"got {type(log_resp).__name__}")
-        if log_resp.shape != (X.shape[0], self.n_components):
+        if not isinstance(log_resp, (torch.Tensor, np.ndarray)):
+            raise TypeError(f"log_resp: expected a torch.Tensor or NumPy array of shape "
+                            f"(n, K), got {type(log_resp).__name__}")
+        if tuple(log_resp.shape) != (X.shape[0], self.n_components):
             raise ValueError(f"log_resp: expected shape ({X.shape[0]}, {self.n_components}), "
                              f"got {tuple(log_resp.shape)}")
-        return log_resp.to(device=X.device, dtype=X.dtype)
+        return torch.as_tensor(log_resp).to(device=X.device, dtype=X.dtype)
 
-    def score_samples(self, X) -> torch.Tensor:
+    def score_samples(self, X):
         """Log-density of each sample, ``log p(x_n) = logsumexp_k(log pi_k + log p(x_n|k))``.
 
         ``X: (n, d)`` -> ``(n,)``.
         """
-        self._require_fitted()
-        return torch.logsumexp(self._weighted_log_prob(self._check_X(X)), 1)
+        return self._output(torch.logsumexp(self._weighted_log_prob(self._X(X)), 1), X)
 
-    def score(self, X) -> float:
-        """Mean log-likelihood per sample (nats), ``(1/n) sum_n log p(x_n)``."""
-        return float(self.score_samples(X).mean())
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood per sample (nats), ``(1/n) sum_n log p(x_n)``; ``y`` ignored."""
+        return float(torch.logsumexp(self._weighted_log_prob(self._X(X)), 1).mean())
 
-    def predict_proba(self, X) -> torch.Tensor:
+    def predict_proba(self, X):
         """Posterior ``p(z = k | x_n)``, ``(n, K)``, each row summing to 1."""
-        return self.e_step(X)[0].exp()
+        return self._output(self._e_step(self._X(X))[0].exp_(), X)
 
-    def predict(self, X) -> torch.Tensor:
+    def predict(self, X):
         """Most probable component ``argmax_k p(z = k | x_n)``, ``(n,)`` int64."""
-        self._require_fitted()
-        return self._weighted_log_prob(self._check_X(X)).argmax(1)
+        return self._output(self._weighted_log_prob(self._X(X)).argmax(1), X)
 
     def _sample_setup(self, n_samples, generator):
         self._require_fitted()
         n = check_count(n_samples, "n_samples", 1)
-        if generator is None:
-            if self._rng is None:
-                self._rng = as_generator(self.random_state)
-            gen = self._rng
-        else:
-            gen = as_generator(generator, "generator")
-        weights = self.weights_.detach().to(device=gen.device, dtype=torch.float64)
+        gen = self._generator(generator)
+        weights = self._fitted["weights_"].detach().to(device=gen.device, dtype=torch.float64)
         labels = torch.multinomial(weights, n, replacement=True, generator=gen)
-        return n, gen, labels.to(self._param_device())
+        return n, gen, labels.to(self._device)
 
     def bic(self, X) -> float:
         """Bayesian information criterion ``-2 n score(X) + p log n`` (lower is better)."""
-        X = self._check_X(X)
-        n = X.shape[0]
-        return -2.0 * self.score(X) * n + self._n_parameters() * math.log(n)
+        Xt = self._X(X)
+        n = Xt.shape[0]
+        mean_ll = float(torch.logsumexp(self._weighted_log_prob(Xt), 1).mean())
+        return -2.0 * mean_ll * n + self._n_parameters() * math.log(n)
 
     def aic(self, X) -> float:
         """Akaike information criterion ``-2 n score(X) + 2 p`` (lower is better)."""
-        X = self._check_X(X)
-        return -2.0 * self.score(X) * X.shape[0] + 2.0 * self._n_parameters()
+        Xt = self._X(X)
+        mean_ll = float(torch.logsumexp(self._weighted_log_prob(Xt), 1).mean())
+        return -2.0 * mean_ll * Xt.shape[0] + 2.0 * self._n_parameters()
 
     def n_parameters(self) -> int:
         """Number of free parameters ``p`` (weights count ``K - 1``)."""
@@ -343,11 +414,12 @@ class _EMMixture:
         return self._n_parameters()
 
 
+
 # --------------------------------------------------------------------------------------
 # Gaussian mixture
 # --------------------------------------------------------------------------------------
 class GaussianMixture(_EMMixture):
-    r"""Gaussian mixture model fitted by EM, with scikit-learn's API and semantics.
+    r"""Gaussian mixture model fitted by EM, a scikit-learn estimator computing in torch.
 
     .. math:: p(x) = \sum_{k=1}^K \pi_k\, N(x; \mu_k, \Sigma_k)
 
@@ -356,60 +428,77 @@ class GaussianMixture(_EMMixture):
         covariance_type: ``"full"`` (``(K, d, d)``), ``"diag"`` (``(K, d)``),
             ``"spherical"`` (``(K,)``) or ``"tied"`` (one ``(d, d)`` for all).
         tol: stop when the mean log-likelihood changes by less than this.
-        reg_covar: added to the diagonal of every covariance (keeps them positive definite).
+        reg_covar: added to the diagonal of every covariance (keeps them positive definite;
+            a component without responsibility gets exactly this variance).
         max_iter: maximum EM iterations per initialisation.
         n_init: number of initialisations; the one with the highest final bound is kept.
-        init_params: ``"kmeans"`` (k-means++ then Lloyd in torch, hard responsibilities)
-            or ``"random"`` (uniform random responsibilities, normalised).
+        init_params: starting responsibilities (scikit-learn's options): ``"kmeans"``
+            (k-means++ then Lloyd in torch, hard responsibilities), ``"k-means++"`` (the
+            seeds only), ``"random"`` (uniform random rows, normalised) or
+            ``"random_from_data"`` (``K`` random data points).
         weights_init: ``(K,)``; means_init: ``(K, d)``; precisions_init: inverse
             covariances in the shape of ``covariance_type``. Given ones replace the
             values computed from the initial responsibilities.
-        random_state: ``None``, an int seed or a ``torch.Generator``.
+        random_state: ``None``, an int, a ``numpy.random.RandomState`` or a
+            ``torch.Generator`` (see :func:`coursekit.estimator.torch_generator`).
+        warm_start: if true, a fitted model's next ``fit`` starts from its parameters
+            (``n_init`` is then ignored).
+        verbose: 0 silent, 1 prints each initialisation and every ``verbose_interval``-th
+            iteration, 2 also times and the objective.
+        verbose_interval: iterations between two progress lines.
         device: where to compute (default: the device of the data given to ``fit``).
-        dtype: floating dtype of the computation (default float64, like scikit-learn).
-        verbose: print the lower bound at every iteration.
+        dtype: floating torch dtype of the computation and the fitted attributes
+            (default: scikit-learn's rule, float32 stays float32, others become float64).
 
-    Fitted attributes: ``weights_ (K,)``, ``means_ (K, d)``, ``covariances_``,
-    ``precisions_cholesky_`` (upper-triangular ``U_k`` with precision ``U_k U_k^T``, or
-    ``1/sqrt(variance)`` for diag/spherical), ``precisions_``, ``lower_bound_``,
+    Fitted attributes (NumPy arrays or tensors, as the ``X`` given to ``fit``):
+    ``weights_ (K,)``, ``means_ (K, d)``, ``covariances_``, ``precisions_cholesky_``
+    (upper-triangular ``U_k`` with precision ``U_k U_k^T``, or ``1/sqrt(variance)`` for
+    diag/spherical), ``precisions_``; and ``n_features_in_``, ``lower_bound_``,
     ``lower_bounds_`` (mean log-likelihood at each iteration, before its M-step),
     ``n_iter_``, ``converged_``.
     """
 
     _name = "GaussianMixture"
+    _param_names = ("weights_", "means_", "covariances_", "precisions_cholesky_")
+    _parameter_constraints: dict = {
+        **_EMMixture._parameter_constraints,
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_PARAMS))],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+    }
+
+    weights_ = FittedArray()
+    means_ = FittedArray()
+    covariances_ = FittedArray()
+    precisions_cholesky_ = FittedArray()
 
     def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
                  tol: float = 1e-3, reg_covar: float = 1e-6, max_iter: int = 100,
                  n_init: int = 1, init_params: str = "kmeans", weights_init=None,
-                 means_init=None, precisions_init=None, random_state=None, device=None,
-                 dtype: torch.dtype = torch.float64, verbose: bool = False):
-        self._init_common(n_components, tol, max_iter, n_init, init_params, random_state,
-                          device, verbose)
-        self.covariance_type = check_choice(covariance_type, "covariance_type",
-                                            COVARIANCE_TYPES)
-        self.reg_covar = check_number(reg_covar, "reg_covar", low=0.0)
-        self.dtype = check_floating_dtype(dtype)
+                 means_init=None, precisions_init=None, random_state=None,
+                 warm_start: bool = False, verbose: int = 0, verbose_interval: int = 10,
+                 device=None, dtype: torch.dtype | None = None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_init = precisions_init
-        self.weights_ = self.means_ = self.covariances_ = self.precisions_cholesky_ = None
-
-    def __repr__(self) -> str:
-        return (f"GaussianMixture(n_components={self.n_components}, "
-                f"covariance_type={self.covariance_type!r})")
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.device = device
+        self.dtype = dtype
 
     # ---------------------------------------------------------------- input checks
-    def _check_X(self, X, fitting: bool = False) -> torch.Tensor:
-        if fitting or not self._is_fitted():
-            device = self.device
-        else:
-            device = self._param_device()
-        X = as_data(X, "X", device, self.dtype)
-        if not fitting and self._is_fitted() and X.shape[1] != self.means_.shape[1]:
-            raise ValueError(f"X: expected {self.means_.shape[1]} features (as in fit), "
-                             f"got shape {tuple(X.shape)}")
-        return X
-
     def _param(self, value, name: str, shape: tuple, like: torch.Tensor) -> torch.Tensor:
         if isinstance(value, torch.Tensor):
             t = value.detach()
@@ -433,14 +522,28 @@ class GaussianMixture(_EMMixture):
 
     # ---------------------------------------------------------------- parameters
     def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor):
-        """M-step formulas: ``(N_k, means, covariances)`` from responsibilities ``(n, K)``."""
+        r"""M-step formulas: ``(N_k, means, covariances)`` from responsibilities ``(n, K)``.
+
+        With ``c`` the data mean, ``X_c = X - c``, ``s_k = sum_n r_nk x_cn`` and
+        ``N_k = sum_n r_nk`` (``+ 10 eps`` in the divisions, as scikit-learn), the means are
+        ``mu_k = (s_k + N_k c) / N_k`` and, with ``m_k = mu_k - c`` (exactly the centred mean
+        used), the scatter about ``mu_k`` is expanded without bias::
+
+            sum_n r_nk (x_cn - m_k)(x_cn - m_k)^T = S_k - m_k s_k^T - s_k m_k^T + N_k m_k m_k^T
+
+        (``S_k = sum_n r_nk x_cn x_cn^T``), then divided by ``N_k + 10 eps``. A component
+        without responsibility therefore gets the covariance ``reg_covar I``, not the
+        negative ``-c^2`` that ``S_k / N_k - m_k^2`` gives when ``N_k`` is ~0.
+        """
         eps = torch.finfo(X.dtype).eps
-        nk = resp.sum(0) + 10 * eps
-        means = (resp.T @ X) / nk.unsqueeze(1)
+        nk_raw = resp.sum(0)
+        nk = nk_raw + 10 * eps
         ct, K, d = self.covariance_type, self.n_components, X.shape[1]
         # centre the data: covariances are shift invariant and this limits cancellation
         center = X.mean(0)
         Xc = X - center
+        s1 = resp.T @ Xc                                             # (K, d)
+        means = (s1 + nk_raw.unsqueeze(1) * center) / nk.unsqueeze(1)
         mc = means - center
         eye = torch.eye(d, dtype=X.dtype, device=X.device)
         if ct == "full":
@@ -448,15 +551,19 @@ class GaussianMixture(_EMMixture):
             for sl in _row_chunks(X.shape[0], K * d, _CHUNK_ELEMENTS_M_STEP):
                 xc, r = Xc[sl], resp[sl]
                 weighted = (r.unsqueeze(2) * xc.unsqueeze(1)).reshape(len(xc), K * d)
-                second += weighted.T @ xc
-            second = second.reshape(K, d, d) / nk.view(K, 1, 1)
-            cov = second - mc.unsqueeze(2) * mc.unsqueeze(1)
+                second.addmm_(weighted.T, xc)
+            cross = mc.unsqueeze(2) * s1.unsqueeze(1)                # m_k s_k^T
+            scatter = (second.reshape(K, d, d) - cross - cross.mT
+                       + nk_raw.view(K, 1, 1) * mc.unsqueeze(2) * mc.unsqueeze(1))
+            cov = scatter / nk.view(K, 1, 1)
             cov = 0.5 * (cov + cov.mT) + self.reg_covar * eye
         elif ct == "tied":
             cov = (Xc.T @ Xc - (nk.unsqueeze(1) * mc).T @ mc) / nk.sum()
             cov = 0.5 * (cov + cov.mT) + self.reg_covar * eye
         else:
-            var = (resp.T @ (Xc * Xc)) / nk.unsqueeze(1) - mc * mc + self.reg_covar
+            second = resp.T @ (Xc * Xc)
+            scatter = second - 2.0 * mc * s1 + nk_raw.unsqueeze(1) * mc * mc
+            var = scatter / nk.unsqueeze(1) + self.reg_covar
             cov = var if ct == "diag" else var.mean(1)
         return nk, means, cov
 
@@ -500,14 +607,13 @@ class GaussianMixture(_EMMixture):
         return 1.0 / (U * U)
 
     @property
-    def precisions_(self) -> torch.Tensor | None:
-        """Inverse covariances, in the shape of ``covariances_``."""
-        U = self.precisions_cholesky_
-        if U is None:
-            return None
+    def precisions_(self):
+        """Inverse covariances, in the shape (and array kind) of ``covariances_``."""
+        self._require_fitted()
+        U = self._fitted["precisions_cholesky_"]
         if self.covariance_type in ("full", "tied"):
-            return U @ U.mT
-        return U * U
+            return self._export(U @ U.mT)
+        return self._export(U * U)
 
     def _initialize(self, X: torch.Tensor, gen: torch.Generator) -> None:
         n, d = X.shape
@@ -526,43 +632,19 @@ class GaussianMixture(_EMMixture):
                                  f"got sum {float(weights.sum()):.6g}")
         if self.means_init is not None:
             means = self._param(self.means_init, "means_init", (K, d), X)
-        self.weights_, self.means_ = weights, means
         if self.precisions_init is not None:
             prec = self._param(self.precisions_init, "precisions_init",
                                self._precisions_shape(d), X)
-            self.precisions_cholesky_ = self._precision_cholesky_from_precisions(prec)
-            self.covariances_ = self._cov_from_precision_cholesky(self.precisions_cholesky_)
+            U = self._precision_cholesky_from_precisions(prec)
+            cov = self._cov_from_precision_cholesky(U)
         else:
-            self.covariances_ = cov
-            self.precisions_cholesky_ = self._precision_cholesky_from_cov(cov)
-
-    def m_step(self, X, log_resp) -> GaussianMixture:
-        r"""M-step: closed-form weights, means and covariances from log-responsibilities.
-
-        .. math::
-            N_k = \sum_n r_{nk},\ \pi_k = N_k / N,\ \mu_k = \frac{1}{N_k}\sum_n r_{nk} x_n,\
-            \Sigma_k = \frac{1}{N_k}\sum_n r_{nk}(x_n-\mu_k)(x_n-\mu_k)^T + \epsilon I
-
-        Args:
-            X: ``(n, d)``; log_resp: ``(n, K)`` from :meth:`e_step`.
-
-        Returns:
-            ``self`` (parameters updated in place).
-        """
-        X = self._check_X(X, fitting=not self._is_fitted())
-        return self._m_step(X, self._check_log_resp(X, log_resp))
+            U = self._precision_cholesky_from_cov(cov)
+        self._set_params((weights, means, cov, U))
 
     def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor) -> GaussianMixture:
-        nk, self.means_, self.covariances_ = self._estimate_parameters(X, log_resp.exp())
-        self.weights_ = nk / nk.sum()
-        self.precisions_cholesky_ = self._precision_cholesky_from_cov(self.covariances_)
+        nk, means, cov = self._estimate_parameters(X, log_resp.exp())
+        self._set_params((nk / nk.sum(), means, cov, self._precision_cholesky_from_cov(cov)))
         return self
-
-    def _get_params(self):
-        return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
-
-    def _set_params(self, params) -> None:
-        self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
 
     def _objective_from(self, mean_ll: float) -> float:
         return mean_ll
@@ -576,7 +658,8 @@ class GaussianMixture(_EMMixture):
         """
         n, d = X.shape
         K = self.n_components
-        U, mu, ct = self.precisions_cholesky_, self.means_, self.covariance_type
+        U, mu = self._fitted["precisions_cholesky_"], self._fitted["means_"]
+        ct = self.covariance_type
         if ct == "full":
             log_det = torch.log(torch.diagonal(U, dim1=-2, dim2=-1)).sum(-1)  # (K,)
             U_cat = U.permute(1, 0, 2).reshape(d, K * d)  # x @ U_cat = [x U_1, ..., x U_K]
@@ -601,41 +684,45 @@ class GaussianMixture(_EMMixture):
         return -0.5 * (d * LOG_2PI + maha) + log_det
 
     def _n_parameters(self) -> int:
-        K, d = self.means_.shape
+        K, d = self._fitted["means_"].shape
         cov = {"full": K * d * (d + 1) // 2, "diag": K * d, "tied": d * (d + 1) // 2,
                "spherical": K}[self.covariance_type]
         return int(cov + K * d + K - 1)
 
-    def sample(self, n_samples: int = 1, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n_samples: int = 1, generator=None) -> tuple:
         """Draw ``(X, labels)``: ``labels ~ Cat(weights_)``, ``X | k ~ N(means_[k], Sigma_k)``.
 
         Args:
             n_samples: number of samples.
-            generator: ``torch.Generator`` or seed (default: the model's own generator,
-                seeded from ``random_state`` at fit time).
+            generator: ``torch.Generator`` or int seed (default: one made from
+                ``random_state``, so an int ``random_state`` gives the same draws each call,
+                as in scikit-learn).
 
         Returns:
-            ``X: (n_samples, d)`` and ``labels: (n_samples,)`` int64, in random order.
+            ``X: (n_samples, d)`` and ``labels: (n_samples,)`` int64, in the kind of the
+            fitted attributes (NumPy arrays or tensors).
         """
         n, gen, labels = self._sample_setup(n_samples, generator)
-        mu = self.means_
+        mu = self._fitted["means_"]
         eps = torch.randn(n, mu.shape[1], generator=gen, device=gen.device,
                           dtype=mu.dtype).to(mu.device)
-        ct, cov = self.covariance_type, self.covariances_
+        ct, cov = self.covariance_type, self._fitted["covariances_"]
         if ct in ("diag", "spherical"):
             std = cov.sqrt() if ct == "diag" else cov.sqrt().unsqueeze(1)
-            return mu[labels] + std[labels] * eps, labels
-        L = torch.linalg.cholesky(cov)
-        if ct == "tied":
-            return mu[labels] + eps @ L.T, labels
-        X = mu[labels].clone()
-        for k in range(self.n_components):
-            mask = labels == k
-            X[mask] += eps[mask] @ L[k].T
-        return X, labels
+            X = mu[labels] + std[labels] * eps
+        else:
+            L = torch.linalg.cholesky(cov)
+            if ct == "tied":
+                X = mu[labels] + eps @ L.T
+            else:
+                X = mu[labels].clone()
+                for k in range(self.n_components):
+                    mask = labels == k
+                    X[mask] += eps[mask] @ L[k].T
+        return self._output(X, None), self._output(labels, None)
 
 
-def em_trace(mixture: GaussianMixture, X, n_iter: int) -> dict[str, torch.Tensor]:
+def em_trace(mixture: GaussianMixture, X, n_iter: int) -> dict:
     r"""Run ``n_iter`` EM iterations from ``mixture``'s current parameters, keeping every step.
 
     Iteration ``t`` is one :meth:`~GaussianMixture.e_step` (responsibilities
@@ -649,32 +736,32 @@ def em_trace(mixture: GaussianMixture, X, n_iter: int) -> dict[str, torch.Tensor
         X: ``(n, d)``; n_iter: ``T >= 0``.
 
     Returns:
-        dict of tensors, index 0 = the starting parameters, index ``t`` = after ``t``
-        iterations: ``weights`` ``(T+1, K)``, ``means`` ``(T+1, K, d)``,
-        ``covariances`` ``(T+1, *covariances_.shape)``, ``resp`` ``(T+1, n, K)``
-        (responsibilities under each parameter set) and ``log_likelihood``
-        ``(T+1,)`` (mean log-likelihood per point under each parameter set).
+        dict of arrays (NumPy or tensors, as ``X``), index 0 = the starting parameters,
+        index ``t`` = after ``t`` iterations: ``weights`` ``(T+1, K)``, ``means``
+        ``(T+1, K, d)``, ``covariances`` ``(T+1, *covariances_.shape)``, ``resp``
+        ``(T+1, n, K)`` (responsibilities under each parameter set) and
+        ``log_likelihood`` ``(T+1,)`` (mean log-likelihood per point under each
+        parameter set, float64).
     """
     if not isinstance(mixture, GaussianMixture):
         raise TypeError(f"mixture: expected a GaussianMixture, got {type(mixture).__name__}")
     n_iter = check_count(n_iter, "n_iter", 0)
-    mixture._require_fitted()
-    X = mixture._check_X(X)
+    Xt = mixture._X(X)
     weights, means, covs, resps, lls = [], [], [], [], []
+    fitted = mixture._fitted
     for t in range(n_iter + 1):
-        log_resp, mean_ll = mixture._e_step(X)
-        weights.append(mixture.weights_.clone())
-        means.append(mixture.means_.clone())
-        covs.append(mixture.covariances_.clone())
+        log_resp, mean_ll = mixture._e_step(Xt)
+        weights.append(fitted["weights_"].clone())
+        means.append(fitted["means_"].clone())
+        covs.append(fitted["covariances_"].clone())
         resps.append(log_resp.exp())
         lls.append(mean_ll)
         if t < n_iter:
-            mixture._m_step(X, log_resp)
-    return {
-        "weights": torch.stack(weights), "means": torch.stack(means),
-        "covariances": torch.stack(covs), "resp": torch.stack(resps),
-        "log_likelihood": torch.tensor(lls, dtype=torch.float64),
-    }
+            mixture._m_step(Xt, log_resp)
+    trace = {"weights": torch.stack(weights), "means": torch.stack(means),
+             "covariances": torch.stack(covs), "resp": torch.stack(resps),
+             "log_likelihood": torch.tensor(lls, dtype=torch.float64, device=Xt.device)}
+    return {k: mixture._output(v, X) for k, v in trace.items()}
 
 
 # --------------------------------------------------------------------------------------
@@ -699,46 +786,67 @@ class BernoulliMixture(_EMMixture):
 
     Args:
         n_components: ``K``.
-        max_iter, tol, n_init, random_state, device, verbose: as in :class:`GaussianMixture`.
+        max_iter, tol, n_init, random_state, warm_start, verbose, verbose_interval,
+            device, dtype: as in :class:`GaussianMixture`.
         alpha: pseudo-count ``>= 0``.
-        init_params: ``"kmeans"`` (hard responsibilities from k-means) or ``"random"``.
-        dtype: floating dtype of the computation (default float64).
+        init_params: ``"kmeans"``, ``"k-means++"``, ``"random"`` or ``"random_from_data"``
+            (as in :class:`GaussianMixture`).
+        binarize: ``None`` (``X`` must already be binary, in {0, 1}) or a threshold:
+            every ``X`` is replaced by ``X > binarize`` (as scikit-learn's ``BernoulliNB``).
 
-    Fitted attributes: ``weights_ (K,)``, ``means_ (K, D)`` (pixel probabilities),
+    Fitted attributes (NumPy arrays or tensors, as the ``X`` given to ``fit``):
+    ``weights_ (K,)``, ``means_ (K, D)`` (pixel probabilities); ``n_features_in_``,
     ``lower_bound_`` (final penalised objective), ``lower_bounds_``, ``objectives_``,
     ``n_iter_``, ``converged_``.
     """
 
     _name = "BernoulliMixture"
     _PROB_CLAMP = 1e-12
+    _param_names = ("weights_", "means_")
+    _parameter_constraints: dict = {
+        **_EMMixture._parameter_constraints,
+        "alpha": [Interval(Real, 0.0, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_PARAMS))],
+        "binarize": [None, Interval(Real, None, None, closed="neither")],
+    }
 
-    def __init__(self, n_components: int, *, max_iter: int = 100, tol: float = 1e-4,
+    weights_ = FittedArray()
+    means_ = FittedArray()
+
+    def __init__(self, n_components: int = 1, *, max_iter: int = 100, tol: float = 1e-4,
                  alpha: float = 1e-2, n_init: int = 1, init_params: str = "kmeans",
-                 random_state=None, device=None, dtype: torch.dtype = torch.float64,
-                 verbose: bool = False):
-        self._init_common(n_components, tol, max_iter, n_init, init_params, random_state,
-                          device, verbose)
-        self.alpha = check_number(alpha, "alpha", low=0.0)
-        self.dtype = check_floating_dtype(dtype)
-        self.weights_ = self.means_ = None
-        self._n_fit = None
+                 binarize: float | None = None, random_state=None, warm_start: bool = False,
+                 verbose: int = 0, verbose_interval: int = 10, device=None,
+                 dtype: torch.dtype | None = None):
+        self.n_components = n_components
+        self.max_iter = max_iter
+        self.tol = tol
+        self.alpha = alpha
+        self.n_init = n_init
+        self.init_params = init_params
+        self.binarize = binarize
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.device = device
+        self.dtype = dtype
 
-    def __repr__(self) -> str:
-        return f"BernoulliMixture(n_components={self.n_components}, alpha={self.alpha})"
-
-    def _check_X(self, X, fitting: bool = False) -> torch.Tensor:
-        device = self.device if (fitting or not self._is_fitted()) else self._param_device()
-        X = as_data(X, "X", device, self.dtype)
+    def _prepare_X(self, X: torch.Tensor) -> torch.Tensor:
+        if self.binarize is not None:
+            return (X > self.binarize).to(X.dtype)
         if bool(((X != 0) & (X != 1)).any()):
             raise ValueError("X: expected binary values in {0, 1} (binarise the data first, "
-                             "e.g. load_digits(binarize='static'))")
-        if not fitting and self._is_fitted() and X.shape[1] != self.means_.shape[1]:
-            raise ValueError(f"X: expected {self.means_.shape[1]} features (as in fit), "
-                             f"got shape {tuple(X.shape)}")
+                             "e.g. load_digits(binarize='static'), or pass binarize=0.5)")
         return X
 
+    def _start_fit(self, X: torch.Tensor) -> None:
+        self._n_fit = X.shape[0]
+
     def _log_means(self):
-        mu = self.means_.clamp(self._PROB_CLAMP, 1 - self._PROB_CLAMP)
+        mu = self._fitted["means_"]
+        clamp = max(self._PROB_CLAMP, torch.finfo(mu.dtype).eps)
+        mu = mu.clamp(clamp, 1 - clamp)
         return torch.log(mu), torch.log1p(-mu)
 
     def _log_prob_components(self, X: torch.Tensor) -> torch.Tensor:
@@ -756,51 +864,35 @@ class BernoulliMixture(_EMMixture):
         return mean_ll + self._log_prior() / self._n_fit
 
     def _initialize(self, X: torch.Tensor, gen: torch.Generator) -> None:
-        self._n_fit = X.shape[0]
         self._m_step_resp(X, self._initial_responsibilities(X, gen))
 
     def _m_step_resp(self, X: torch.Tensor, resp: torch.Tensor) -> None:
         nk = resp.sum(0) + 10 * torch.finfo(X.dtype).eps
-        self.weights_ = nk / nk.sum()
-        self.means_ = (resp.T @ X + self.alpha) / (nk + 2 * self.alpha).unsqueeze(1)
-
-    def m_step(self, X, log_resp) -> BernoulliMixture:
-        r"""M-step: ``pi_k = N_k / N``, ``mu_kj = (sum_n r_nk x_nj + alpha) / (N_k + 2 alpha)``.
-
-        Args:
-            X: ``(n, D)`` binary; log_resp: ``(n, K)`` from :meth:`e_step`.
-
-        Returns:
-            ``self``.
-        """
-        X = self._check_X(X, fitting=not self._is_fitted())
-        return self._m_step(X, self._check_log_resp(X, log_resp))
+        self._set_params((nk / nk.sum(),
+                          (resp.T @ X + self.alpha) / (nk + 2 * self.alpha).unsqueeze(1)))
 
     def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor) -> BernoulliMixture:
+        r"""M-step: ``pi_k = N_k / N``, ``mu_kj = (sum_n r_nk x_nj + alpha) / (N_k + 2 alpha)``."""
         self._n_fit = X.shape[0]
         self._m_step_resp(X, log_resp.exp())
         return self
 
-    def _get_params(self):
-        return (self.weights_, self.means_)
-
-    def _set_params(self, params) -> None:
-        self.weights_, self.means_ = params
-
     def _n_parameters(self) -> int:
-        K, D = self.means_.shape
+        K, D = self._fitted["means_"].shape
         return int(K * D + K - 1)
 
-    def sample(self, n_samples: int = 1, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n_samples: int = 1, generator=None) -> tuple:
         """Draw ``(X, labels)``: ``labels ~ Cat(weights_)``, ``X_j | k ~ Bernoulli(means_[k, j])``.
 
         Returns:
-            ``X: (n_samples, D)`` in {0, 1} (float) and ``labels: (n_samples,)`` int64.
+            ``X: (n_samples, D)`` in {0, 1} (float) and ``labels: (n_samples,)`` int64, in
+            the kind of the fitted attributes.
         """
         n, gen, labels = self._sample_setup(n_samples, generator)
-        u = torch.rand(n, self.means_.shape[1], generator=gen, device=gen.device,
-                       dtype=self.means_.dtype).to(self.means_.device)
-        return (u < self.means_[labels]).to(self.means_.dtype), labels
+        mu = self._fitted["means_"]
+        u = torch.rand(n, mu.shape[1], generator=gen, device=gen.device,
+                       dtype=mu.dtype).to(mu.device)
+        return self._output((u < mu[labels]).to(mu.dtype), None), self._output(labels, None)
 
 
 def select_bernoulli_mixture(x_train, x_val, candidates=(1, 5, 10, 20, 40), *, n_init: int = 2,
@@ -809,7 +901,8 @@ def select_bernoulli_mixture(x_train, x_val, candidates=(1, 5, 10, 20, 40), *, n
 
     This is the course's density baseline on binarised digits (lecture 02
     introduces it, later lectures compare against it), so every lecture calls
-    this one function with the same defaults and reports the same number.
+    this one function with the same defaults and reports the same number. The
+    models compute in float64 whatever the dtype of the data.
 
     Args:
         x_train, x_val: binary data ``(n, d)``.
@@ -826,8 +919,8 @@ def select_bernoulli_mixture(x_train, x_val, candidates=(1, 5, 10, 20, 40), *, n
         raise ValueError("candidates: expected at least one number of components, got none")
     table, models = {}, {}
     for k in tqdm(candidates, desc="Bernoulli mixtures", disable=not progress):
-        model = BernoulliMixture(k, n_init=n_init, max_iter=max_iter,
-                                 random_state=random_state).fit(x_train)
+        model = BernoulliMixture(k, n_init=n_init, max_iter=max_iter, random_state=random_state,
+                                 dtype=torch.float64).fit(x_train)
         models[k] = model
         table[k] = (-model.score(x_train), -model.score(x_val))
     best = min(table, key=lambda k: table[k][1])
