@@ -202,9 +202,24 @@ def as_data(X, name: str = "X", device=None, dtype: torch.dtype | None = None
     if t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(f"{name}: expected at least one sample and one feature, "
                          f"got shape {tuple(t.shape)}")
+    device = check_device(device)
     t = t.to(device=device if device is not None else t.device, dtype=dtype or t.dtype)
     check_finite(t, name)
     return t
+
+
+def check_device(device, name: str = "device") -> torch.device | None:
+    """``None`` (leave tensors where they are) or a device this machine has, as a
+    ``torch.device``; ``"auto"`` picks one (:func:`coursekit.runtime.get_device`).
+
+    A device type torch does not know (``"tpu"``), or one this machine lacks
+    (``"cuda"`` without CUDA), raises ``ValueError`` naming ``name`` and listing
+    the devices that are available, instead of torch's driver error."""
+    if device is None:
+        return None
+    from coursekit.runtime import get_device
+
+    return get_device(device, arg=name)
 
 
 def check_floating_dtype(dtype, name: str = "dtype") -> torch.dtype:

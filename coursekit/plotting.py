@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from coursekit._validation import check_count
+from coursekit._validation import check_count, check_device
 from coursekit.train.history import smooth
 
 
@@ -44,6 +44,7 @@ def density_grid(
     if len(extent) != 4 or not (extent[0] < extent[1] and extent[2] < extent[3]):
         raise ValueError(f"extent: expected (xmin, xmax, ymin, ymax) with min < max, got {extent}")
     check_count(resolution, "resolution", 2)
+    device = check_device(device)
     xs = torch.linspace(extent[0], extent[1], resolution, dtype=dtype)
     ys = torch.linspace(extent[2], extent[3], resolution, dtype=dtype)
     Y, X = torch.meshgrid(ys, xs, indexing="ij")

@@ -25,57 +25,66 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def get_device(name: str | torch.device | None = "auto") -> torch.device:
+def get_device(name: str | torch.device | None = "auto", *, arg: str = "device"
+               ) -> torch.device:
     """Return the torch device to compute on.
 
     ``"auto"`` (or ``None``) picks CUDA, then Apple's MPS, then the CPU. An
     explicit choice (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a
     ``torch.device``) is checked and returned; asking for a device this machine
-    does not have raises ``ValueError`` that says what is available.
+    does not have raises ``ValueError`` that says what is available. ``arg`` is
+    the argument's name used in error messages (functions with a ``device=``
+    argument pass theirs).
 
     The environment variable ``COURSEKIT_DEVICE`` overrides ``"auto"`` (useful
-    to force the CPU on a machine with a busy GPU).
+    to force the CPU on a machine with a busy GPU); a value it cannot use is
+    reported as that variable's error.
     """
     if name is None or (isinstance(name, str) and name == "auto"):
         env = os.environ.get("COURSEKIT_DEVICE", "").strip()
         if env and env != "auto":
-            return get_device(env)
+            return get_device(env, arg=f"environment variable COURSEKIT_DEVICE={env}")
         if torch.cuda.is_available():
             return torch.device("cuda")
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
+    available = ", ".join(available_devices())
     if isinstance(name, torch.device):
         device = name
     elif isinstance(name, str):
         try:
             device = torch.device(name)
-        except RuntimeError as err:
+        except RuntimeError:
+            device = None
+        if device is None or device.type not in ("cpu", "cuda", "mps"):
             raise ValueError(
-                f"device: expected one of {DEVICE_CHOICES} (optionally 'cuda:N'), got {name!r}"
-            ) from err
+                f"{arg}: expected one of {DEVICE_CHOICES} (or 'cuda:N'), got {name!r}; "
+                f"this machine has: {available}"
+            ) from None
     else:
-        raise TypeError(f"device: expected a str or torch.device, got {type(name).__name__}")
-    available = available_devices()
+        raise TypeError(f"{arg}: expected a str or torch.device such as 'cpu' or 'auto', "
+                        f"got {type(name).__name__}")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
-                f"device: 'cuda' was requested but CUDA is not available here "
-                f"(available: {', '.join(available)}); use get_device('auto') or 'cpu'"
+                f"{arg}: 'cuda' was requested but CUDA is not available here "
+                f"(available: {available}); use 'auto' or 'cpu'"
             )
         index = device.index or 0
         if index >= torch.cuda.device_count():
             raise ValueError(
-                f"device: {name!r} was requested but only {torch.cuda.device_count()} "
+                f"{arg}: {name!r} was requested but only {torch.cuda.device_count()} "
                 "CUDA device(s) exist"
             )
     elif device.type == "mps" and not _mps_available():
         raise ValueError(
-            f"device: 'mps' was requested but Apple's MPS backend is not available here "
-            f"(available: {', '.join(available)})"
+            f"{arg}: 'mps' was requested but Apple's MPS backend is not available here "
+            f"(available: {available})"
         )
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device: expected one of {DEVICE_CHOICES}, got {name!r}")
+        raise ValueError(f"{arg}: expected one of {DEVICE_CHOICES}, got {name!r}; "
+                         f"this machine has: {available}")
     return device
 
 

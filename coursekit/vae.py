@@ -204,7 +204,17 @@ class VAE(nn.Module):
         if x.shape[0] == 0:
             raise ValueError(f"{name}: expected at least one row, got an empty batch")
         p = next(self.parameters())
-        return x.to(device=p.device, dtype=p.dtype)
+        x = x.to(device=p.device, dtype=p.dtype)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name}: expected finite values, got NaN or inf")
+        if self.likelihood == "bernoulli":
+            low, high = float(x.min()), float(x.max())
+            if low < 0 or high > 1:
+                raise ValueError(
+                    f"{name}: a Bernoulli decoder models pixel values in [0, 1], got values "
+                    f"in [{low:g}, {high:g}]; binarise or rescale the data first "
+                    "(e.g. load_digits(binarize='static'), or divide raw digit counts by 16)")
+        return x
 
     def _check_z(self, z) -> torch.Tensor:
         if not isinstance(z, torch.Tensor):
@@ -419,6 +429,7 @@ class SSVAE(nn.Module):
         self.encoder = GaussianEncoder(x_dim, z_dim, hidden, y_dim)
         self.decoder = BernoulliDecoder(z_dim, x_dim, hidden, y_dim)
 
+    likelihood = "bernoulli"  # the decoder's pixel model (read by the shared input check)
     _check_x = VAE._check_x
 
     def _check_y(self, y, batch: int) -> torch.Tensor:

@@ -6,6 +6,7 @@ import torch
 from sklearn.datasets import load_digits as sk_load_digits
 
 from coursekit.data import DIGITS_SPLIT, digits_loader, load_digits
+from coursekit.runtime import get_device
 
 
 def _rows(x):
@@ -112,3 +113,20 @@ def test_bad_input():
         load_digits("train", binarize="static", dequantize=True)
     with pytest.raises(ValueError, match="batch_size: expected an int >= 1"):
         digits_loader("train", batch_size=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_a_device_this_machine_lacks_is_named_not_a_driver_error():
+    with pytest.raises(ValueError, match="device: 'cuda' was requested but CUDA is not available"):
+        load_digits(device="cuda")
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu"])
+def test_an_unknown_device_lists_the_choices(device):
+    with pytest.raises(ValueError, match=rf"device: expected one of .*got '{device}'"):
+        load_digits(device=device)
+
+
+def test_auto_device_is_accepted():
+    x, _ = load_digits("val", device="auto")
+    assert x.device.type == get_device("auto").type

@@ -111,3 +111,16 @@ def test_every_data_set_documents_its_parameters():
         x0, x1, y0, y1 = dist.extent
         inside = ((x[:, 0] > x0) & (x[:, 0] < x1) & (x[:, 1] > y0) & (x[:, 1] < y1)).float()
         assert inside.mean() > 0.999
+
+
+@pytest.mark.parametrize("name", TOY2D)
+def test_points_at_infinity_have_zero_density_and_nan_is_an_error(name):
+    inf = math.inf
+    x = torch.tensor([[0.1, 0.2], [inf, 0.0], [0.0, -inf], [-inf, inf]])
+    out = toy2d_log_prob(name, x)
+    assert out.shape == (4,)
+    assert torch.equal(out[1:], torch.full((3,), -inf))
+    assert out[0] == toy2d_log_prob(name, x[:1])[0]  # finite rows are unaffected
+    with pytest.raises(ValueError, match=r"x: expected numbers, got NaN in the point at "
+                                         r"index \(1,\)"):
+        toy2d_log_prob(name, torch.tensor([[0.0, 0.0], [math.nan, 0.0]]))

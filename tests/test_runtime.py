@@ -29,6 +29,13 @@ def test_env_variable_overrides_auto(monkeypatch):
     assert get_device("auto") == torch.device("cpu")
 
 
+def test_a_bad_env_variable_is_named_in_the_error(monkeypatch):
+    monkeypatch.setenv("COURSEKIT_DEVICE", "gpu")
+    with pytest.raises(ValueError, match=r"^environment variable COURSEKIT_DEVICE=gpu: .*'gpu'"):
+        get_device("auto")
+    assert get_device("cpu") == torch.device("cpu")  # an explicit choice ignores it
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_unavailable_cuda_is_a_clear_error():
     with pytest.raises(ValueError, match="device: 'cuda' was requested but CUDA is not available"):
@@ -38,6 +45,10 @@ def test_unavailable_cuda_is_a_clear_error():
 def test_unknown_device_name_is_a_clear_error():
     with pytest.raises(ValueError, match="device: expected one of"):
         get_device("tpu-please")
+    # a type torch knows but the course does not compute on: the same message, listing
+    # what this machine has, not torch's list of device types
+    with pytest.raises(ValueError, match=r"device: expected one of .*got 'xla'; this machine has"):
+        get_device("xla")
     with pytest.raises(TypeError, match="device"):
         get_device(3)
 

@@ -482,3 +482,26 @@ def test_bad_trainer_arguments_and_step_results(tmp_path):
         Trainer(lambda t, b: None, x, models={"a": model}).load(tmp_path / "c")
     with pytest.raises(FileNotFoundError, match="path: no checkpoint file"):
         Trainer(lambda t, b: None, x).load(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("lr", [-1, 0, float("nan"), float("inf")])
+def test_a_bad_learning_rate_is_named(lr):
+    model = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=r"^lr: expected a finite number > 0"):
+        fit(model, lambda m, b: m(b).pow(2).mean(), torch.randn(8, 2), epochs=1, lr=lr,
+            progress=False)
+
+
+def test_lr_is_not_checked_when_an_optimizer_is_given():
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, lambda m, b: m(b).pow(2).mean(), torch.randn(8, 2), epochs=1,
+                  lr=-1, optimizer=opt, progress=False)
+    assert history.steps == 1 and len(history.train["loss"]) == 1
+
+
+@pytest.mark.parametrize("data", [torch.randn(0, 2), (torch.randn(0, 2), torch.randn(0))])
+def test_an_empty_dataset_is_named(data):
+    with pytest.raises(ValueError, match=r"^train_data: expected at least one sample, got an "
+                                         r"empty dataset \(tensor shapes \(0, 2\)"):
+        fit(nn.Linear(2, 1), lambda m, b: 0.0, data, epochs=1, progress=False)

@@ -470,3 +470,23 @@ def test_one_training_step_on_cuda():
     out = ss.loss(x, x[:4], torch.tensor([0, 1, 2, 3], device=device))
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
+
+
+@pytest.mark.parametrize("make", [lambda: V.VAE(4, 2), lambda: V.SSVAE(4, 2, y_dim=3)])
+def test_bernoulli_models_refuse_pixels_outside_the_unit_interval_and_nan(make):
+    model = make()
+    counts = torch.tensor([[0.0, 3.0, 16.0, 1.0]])  # raw digit counts, not rescaled
+    with pytest.raises(ValueError, match=r"x: a Bernoulli decoder models pixel values in "
+                                         r"\[0, 1\], got values in \[0, 16\]"):
+        model.encode(counts) if isinstance(model, V.VAE) else model.classify(counts)
+    nan = torch.tensor([[0.0, math.nan, 1.0, 0.5]])
+    with pytest.raises(ValueError, match="x: expected finite values"):
+        model.encode(nan) if isinstance(model, V.VAE) else model.classify(nan)
+    soft = torch.tensor([[0.0, 0.25, 1.0, 0.5]])  # probabilities as targets stay allowed
+    assert torch.isfinite(model.encode(soft)[0] if isinstance(model, V.VAE)
+                          else model.classify(soft)).all()
+
+
+def test_gaussian_vae_accepts_any_finite_values():
+    x = torch.tensor([[0.0, 3.0, 16.0, -1.0]])
+    assert torch.isfinite(V.VAE(4, 2, likelihood="gaussian").negative_elbo(x)[0])

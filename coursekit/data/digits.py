@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from coursekit._validation import check_count
+from coursekit._validation import check_count, check_device
 from coursekit.runtime import make_generator
 
 DIGITS_SPLIT = {"train": 1197, "val": 300, "test": 300}
@@ -83,6 +83,7 @@ def load_digits(
     """
     if binarize not in BINARIZE:
         raise ValueError(f"binarize: expected one of {BINARIZE}, got {binarize!r}")
+    device = check_device(device)
     if binarize is not None and dequantize:
         raise ValueError("dequantize: cannot dequantize binarised pixels; "
                          "use binarize=None with dequantize=True")

@@ -80,10 +80,16 @@ class ToyDensity:
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) for ``x`` of shape ``(..., 2)``; returns shape ``(...)``.
 
-        Computed in float64 and returned in ``x``'s floating dtype and device.
+        A point with an infinite coordinate has density 0 (``-inf``); a NaN
+        coordinate raises ``ValueError``. Computed in float64 and returned in
+        ``x``'s floating dtype and device.
         """
         x = _check_points(x)
-        out = self._log_prob(x.detach().to("cpu", torch.float64).reshape(-1, 2))
+        flat = x.detach().to("cpu", torch.float64).reshape(-1, 2)
+        finite = torch.isfinite(flat).all(dim=1)
+        out = torch.full((flat.shape[0],), -math.inf, dtype=torch.float64)
+        if bool(finite.any()):
+            out[finite] = self._log_prob(flat[finite])
         dtype = x.dtype if x.dtype.is_floating_point else torch.float32
         return out.reshape(x.shape[:-1]).to(device=x.device, dtype=dtype)
 
@@ -99,6 +105,11 @@ def _check_points(x) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(x, dtype=np.float64))
     if x.ndim == 0 or x.shape[-1] != 2:
         raise ValueError(f"x: expected points of shape (..., 2), got shape {tuple(x.shape)}")
+    nan = torch.isnan(x) if x.dtype.is_floating_point else None
+    if nan is not None and bool(nan.any()):
+        row = tuple(int(i) for i in nan.nonzero()[0][:-1])
+        raise ValueError(f"x: expected numbers, got NaN in the point at index {row} "
+                         f"({nan.any(dim=-1).sum().item()} point(s) in all)")
     return x
 
 

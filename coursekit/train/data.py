@@ -35,6 +35,8 @@ def as_batches(data, name: str, batch_size: int, shuffle: bool,
     :func:`check_batch` (data that could not be checked here, up front).
     """
     dataset, checked = _as_dataset(data, name)
+    if dataset is not None and not isinstance(dataset, IterableDataset):
+        _check_not_empty(dataset, name)
     if dataset is not None:
         shuffle = shuffle and not isinstance(dataset, IterableDataset)  # streams keep their order
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
@@ -61,6 +63,20 @@ def _as_dataset(data, name: str) -> tuple[Dataset | None, bool]:
     if isinstance(data, Dataset):
         return data, False
     return None, False
+
+
+def _check_not_empty(dataset: Dataset, name: str) -> None:
+    """A map-style dataset needs at least one sample (one without ``len`` is left alone)."""
+    try:
+        size = len(dataset)
+    except TypeError:
+        return
+    if size == 0:
+        shapes = ""
+        if isinstance(dataset, TensorDataset):
+            shapes = " (tensor shapes " + ", ".join(str(tuple(t.shape))
+                                                    for t in dataset.tensors) + ")"
+        raise ValueError(f"{name}: expected at least one sample, got an empty dataset{shapes}")
 
 
 def _as_iterable(data, name: str) -> Iterable:

@@ -102,7 +102,7 @@ def fit(
     Returns:
         :class:`History` with per-step, per-epoch and validation curves.
     """
-    _check_fit_args(epochs, batch_size, clip_grad_norm)
+    _check_fit_args(epochs, batch_size, clip_grad_norm, lr, optimizer)
     if val_data is not None:
         as_batches(val_data, "val_data", 1, False, None)  # its type and values, before training
     if device is not None:
@@ -129,8 +129,10 @@ def fit(
     return trainer.run(epochs=epochs)
 
 
-def _check_fit_args(epochs, batch_size, clip_grad_norm) -> None:
+def _check_fit_args(epochs, batch_size, clip_grad_norm, lr, optimizer) -> None:
     check_count(epochs, "epochs")
+    if optimizer is None:  # lr is only used to build the default Adam
+        check_number(lr, "lr", low=0.0, strict=True)
     check_count(batch_size, "batch_size")
     if clip_grad_norm is not None:
         check_number(clip_grad_norm, "clip_grad_norm", low=0.0, strict=True)
