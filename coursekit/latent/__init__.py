@@ -16,8 +16,8 @@ one module per topic:
 * :mod:`~coursekit.latent.linear_gaussian`: :class:`LinearGaussianModel`, whose
   marginal, posterior and ELBO are exact, so every estimator can be checked;
 * :mod:`~coursekit.latent.ppca`: :class:`PPCA` (closed form and EM) and
-  :class:`MixturePPCA` (the mixtures' EM loop), fitted estimators with
-  scikit-learn's conventions.
+  :class:`MixturePPCA` (the mixtures' EM loop), scikit-learn estimators computing in
+  torch (:mod:`coursekit.estimator`: NumPy in gives NumPy out, a tensor gives tensors).
 * :mod:`~coursekit.latent.quadrature`: ``log p(x)``, the ELBO and the KL gap of a
   1-D latent, exactly, by quadrature (example posteriors included).
 
