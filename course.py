@@ -12,6 +12,11 @@ Where the machine allows it (Linux as root), the tests themselves run with the
 network switched off, which proves the course's offline promise.
 Arguments after ``--`` go to ``jupyter lab`` or ``pytest`` (``test`` runs pytest
 with one pytest-xdist worker per CPU, at most 4; ``-- -n 0`` runs it serially).
+
+PyTorch: an already installed torch is kept. Otherwise, on Linux without an
+NVIDIA GPU, PyTorch's CPU build is installed (about 0.2 GB to download instead
+of about 3 GB of CUDA libraries); ``COURSEKIT_TORCH=default`` installs PyPI's
+default build instead and ``COURSEKIT_TORCH=cpu`` forces the CPU build.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 EXTRAS = {"lab": "lab", "test": "lab,test"}
+FIRST_LECTURE = "lectures/00_introduction.ipynb"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+TORCH_CHOICES = ("auto", "cpu", "default")
 
 
 def venv_dir() -> Path:
@@ -50,6 +58,71 @@ def ensure_venv() -> Path:
     return python
 
 
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA GPU with its driver is visible (the driver's /proc entry on
+    Linux, else ``nvidia-smi -L``)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    if gpus.is_dir() and any(gpus.iterdir()):
+        return True
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+def installed_torch(python: Path) -> str | None:
+    """The version of torch installed in the environment of ``python``, or None."""
+    code = "import importlib.metadata as m; print(m.version('torch'))"
+    try:
+        out = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    except OSError:
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def torch_plan(choice: str, installed: str | None, platform: str, has_gpu) -> tuple[list, str]:
+    """``(pip arguments, message)`` for installing torch before coursekit.
+
+    The arguments are empty when pip's default resolution of ``pyproject.toml``
+    should decide (torch already installed, or PyPI's build wanted); ``has_gpu``
+    is a callable, asked only when the answer matters.
+    """
+    if choice not in TORCH_CHOICES:
+        raise ValueError(f"COURSEKIT_TORCH: expected one of {', '.join(TORCH_CHOICES)}, "
+                         f"got {choice!r}")
+    if installed:
+        return [], (f"keeping the installed torch {installed} (to change builds, delete "
+                    f"{venv_dir()} and run again, with COURSEKIT_TORCH=cpu or default)")
+    linux = platform.startswith("linux")
+    if choice == "cpu" or (choice == "auto" and linux and not has_gpu()):
+        why = ("COURSEKIT_TORCH=cpu" if choice == "cpu" else "no NVIDIA GPU found")
+        return (["torch", "--index-url", CPU_INDEX],
+                f"{why}: installing PyTorch's CPU build (about 0.2 GB to download; "
+                "COURSEKIT_TORCH=default installs PyPI's CUDA build, about 3 GB, instead)")
+    if linux:
+        why = "COURSEKIT_TORCH=default" if choice == "default" else "NVIDIA GPU found"
+        return [], f"{why}: installing PyPI's torch with CUDA (about 3 GB to download)"
+    return [], "installing PyPI's torch for this platform (CPU, and MPS on Apple silicon)"
+
+
+def install_torch(python: Path) -> None:
+    """Install the torch build this machine needs (see :func:`torch_plan`)."""
+    choice = os.environ.get("COURSEKIT_TORCH", "auto").strip().lower() or "auto"
+    try:
+        args, message = torch_plan(choice, installed_torch(python), sys.platform,
+                                   nvidia_gpu_present)
+    except ValueError as err:
+        say(str(err))
+        sys.exit(2)
+    say(message)
+    if args and subprocess.call([str(python), "-m", "pip", "install",
+                                 "--disable-pip-version-check", "-q", *args]) != 0:
+        say(f"pip could not install torch from {CPU_INDEX}. Offline? Run once with a network "
+            "connection, or set COURSEKIT_TORCH=default to use PyPI.")
+        sys.exit(1)
+
+
 def install(python: Path, extras: str) -> None:
     """pip install -e .[extras], skipped when pyproject.toml is unchanged since last time."""
     stamp = venv_dir() / f".coursekit-installed-{extras.replace(',', '-')}"
@@ -57,6 +130,7 @@ def install(python: Path, extras: str) -> None:
     if stamp.exists() and stamp.read_text() == digest:
         say(f"dependencies already installed ({extras}); skipping pip")
         return
+    install_torch(python)
     say(f"installing coursekit with extras [{extras}] (first time: a few minutes)")
     start = time.perf_counter()
     cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
@@ -69,15 +143,23 @@ def install(python: Path, extras: str) -> None:
     say(f"installed in {time.perf_counter() - start:.0f} s")
 
 
-def lab(python: Path, extra_args: list[str]) -> int:
-    first = ROOT / "lectures" / "00_introduction.ipynb"
-    target = [str(first.relative_to(ROOT))] if first.exists() else []
-    say("opening JupyterLab (Ctrl-C twice to stop)")
-    cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *target,
-           *extra_args]
+def lab_command(python: Path, extra_args: list[str]) -> list[str]:
+    """``jupyter lab`` serving the course folder, with the first lecture as its default
+    page: the URL JupyterLab prints (on a headless machine the only link a user has)
+    and the page it opens then show that lecture rather than the file browser."""
+    cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}"]
+    if (ROOT / FIRST_LECTURE).exists():
+        cmd.append(f"--LabApp.default_url=/lab/tree/{FIRST_LECTURE}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
-        say("running as root: passing --allow-root to JupyterLab")
         cmd.append("--ServerApp.allow_root=True")
+    return cmd + list(extra_args)
+
+
+def lab(python: Path, extra_args: list[str]) -> int:
+    say("opening JupyterLab at the first lecture (Ctrl-C twice to stop)")
+    cmd = lab_command(python, extra_args)
+    if "--ServerApp.allow_root=True" in cmd:
+        say("running as root: passing --allow-root to JupyterLab")
     try:
         return subprocess.call(cmd, cwd=ROOT)
     except KeyboardInterrupt:

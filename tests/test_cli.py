@@ -69,3 +69,24 @@ def test_doctor_reports_a_missing_browser(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSEKIT_CHROMIUM", str(tmp_path / "no-chromium"))
     rows = {row[0]: row for row in collect()}
     assert rows["chromium"][1] == "missing"
+
+
+def test_doctor_warns_about_a_cuda_build_without_a_gpu(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rows = {row[0]: row for row in collect()}
+    assert rows["torch"][1] == "warn"
+    assert "CUDA 13.0 build but no usable NVIDIA GPU" in rows["torch"][2]
+    assert "--index-url https://download.pytorch.org/whl/cpu" in rows["torch"][2]
+    assert main(["doctor"]) == 0  # a warning, not a failure
+    assert "1 warning(s)" in capsys.readouterr().out
+
+
+def test_doctor_names_the_build_it_found():
+    import torch
+
+    row = {r[0]: r for r in collect()}["torch"]
+    assert row[1] == "ok" or torch.version.cuda  # this CPU-only machine: never a warning
+    assert ("CPU build" in row[2]) == (torch.version.cuda is None)

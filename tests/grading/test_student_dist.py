@@ -107,6 +107,7 @@ def test_first_command_sets_up_the_distribution_and_check_finds_the_homework(dis
     )
     assert lab.returncode == 0, lab.stdout + lab.stderr
     assert "installing coursekit with extras [lab]" in lab.stdout
+    assert "keeping the installed torch" in lab.stdout  # never a second torch download
     assert "opening JupyterLab" in lab.stdout
     assert re.search(r"^\d+\.\d+", lab.stdout.splitlines()[-1]), lab.stdout  # lab's version
     where = subprocess.check_output(
