@@ -12,11 +12,25 @@ import importlib.util
 import platform
 import sys
 
-OK, MISSING, FAIL = "ok", "missing", "FAIL"
+OK, MISSING, WARN, FAIL = "ok", "missing", "warn", "FAIL"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+def torch_build_row(torch) -> tuple[str, str, str]:
+    """The torch row: a warning for a CUDA build on a machine where CUDA is unusable
+    (gigabytes of NVIDIA libraries that only cost disk space and import time)."""
+    cuda = getattr(torch.version, "cuda", None)
+    if cuda and not torch.cuda.is_available():
+        return ("torch", WARN,
+                f"{torch.__version__} is a CUDA {cuda} build but no usable NVIDIA GPU was "
+                f"found; the CPU build is ~3 GB smaller: .venv/bin/pip install "
+                f"--force-reinstall torch --index-url {CPU_INDEX}")
+    build = f"CUDA {cuda}" if cuda else "CPU build"
+    return ("torch", OK, f"{torch.__version__} ({build})")
 
 
 def collect() -> list[tuple[str, str, str]]:
@@ -25,7 +39,7 @@ def collect() -> list[tuple[str, str, str]]:
     try:
         import torch
 
-        rows.append(("torch", OK, f"{torch.__version__}"))
+        rows.append(torch_build_row(torch))
     except Exception as err:  # torch missing or broken: nothing else works
         return rows + [("torch", FAIL, f"cannot import torch: {err}")]
     from coursekit.runtime import available_devices, get_device
@@ -67,6 +81,9 @@ def run_doctor() -> int:
     width = max(len(r[0]) for r in rows)
     for item, status, detail in rows:
         print(f"{item:<{width}}  {status:<7}  {detail}")
+    warned = [r for r in rows if r[1] == WARN]
+    if warned:
+        print(f"\n{len(warned)} warning(s): the course runs, but see above.")
     failed = [r for r in rows if r[1] == FAIL]
     if failed:
         print(f"\n{len(failed)} problem(s) found; the course needs these to run.")
