@@ -2,36 +2,127 @@
 
 Gradescope unpacks the zip into ``/autograder/source``, runs ``setup.sh`` once
 when building the image and ``run_autograder`` for every submission. The bundle
-holds the ``coursekit`` package (installed by ``setup.sh`` with the CPU build of
-torch) and the master copy ``solutions/<slug>/`` (it never reaches students).
+holds the ``coursekit`` package, the master copy ``solutions/<slug>/`` (it never
+reaches students) and ``requirements.lock``: every package ``coursekit`` needs at
+run time, pinned to the version installed where the bundle was built (the
+instructor's tested environment), with torch pinned to the same release of its
+CPU build. ``setup.sh`` makes the image reproducible: it installs that Python
+minor version if the image lacks it (from Ubuntu's archive, else the deadsnakes
+PPA), creates an isolated virtual environment ``/autograder/venv`` (never the
+system Python), installs the CPU torch from PyTorch's index, then the lock, then
+coursekit without dependencies, and checks the versions it got.
 ``run_autograder`` reads its paths from ``COURSEKIT_AG_SOURCE``,
 ``COURSEKIT_AG_SUBMISSION``, ``COURSEKIT_AG_RESULTS`` and ``COURSEKIT_AG_PYTHON``
-(defaults: Gradescope's ``/autograder/...`` and ``python3``) so that it can be
-tested anywhere, and always leaves a ``results.json``.
+(defaults: Gradescope's ``/autograder/...`` and the venv's python) so that it
+can be tested anywhere, and always leaves a ``results.json``.
 """
 
 from __future__ import annotations
 
+import importlib.metadata as metadata
+import re
+import sys
 import zipfile
 from pathlib import Path
 
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from coursekit.grading.homework import Homework
 
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+VENV = "/autograder/venv"
+# packages that only the CUDA builds of torch pull in: the CPU build has none of them
+CUDA_ONLY = re.compile(r"^(nvidia-.*|triton|cuda-.*)$")
+
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope image setup: CPU-only torch, then coursekit from this bundle.
+# Gradescope image setup, reproducible: Python {python}, an isolated venv in
+# {venv}, the CPU build of torch {torch} and every other package pinned in
+# requirements.lock (the versions this bundle was built and tested with).
 set -euo pipefail
 cd "$(dirname "$0")"
-python3 -m pip install --upgrade pip
-python3 -m pip install --index-url https://download.pytorch.org/whl/cpu torch
-python3 -m pip install .
+VENV="${{COURSEKIT_AG_VENV:-{venv}}}"
+PY="python{python}"
+if ! command -v "$PY" >/dev/null 2>&1 || ! "$PY" -c "import ensurepip, venv" 2>/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    if ! apt-get install -y -qq "$PY" "$PY-venv"; then
+        apt-get install -y -qq software-properties-common
+        add-apt-repository -y ppa:deadsnakes/ppa
+        apt-get update -qq
+        apt-get install -y -qq "$PY" "$PY-venv"
+    fi
+fi
+"$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q --index-url {index} "torch=={torch}"
+"$VENV/bin/python" -m pip install -q -r requirements.lock
+"$VENV/bin/python" -m pip install -q --no-deps .
+"$VENV/bin/python" -m pip check
+"$VENV/bin/python" - <<'PYCHECK'
+import sys, torch
+assert torch.__version__.split("+")[0] == "{torch}", torch.__version__
+assert torch.version.cuda is None, "expected the CPU build of torch"
+assert sys.version.startswith("{python}."), sys.version
+import coursekit.grading.autograder  # noqa: F401  (the entry point imports)
+print("setup ok: Python", sys.version.split()[0], "torch", torch.__version__)
+PYCHECK
 """
+
+
+def _linux_environment() -> dict[str, str]:
+    """Marker values of the grading image: this Python, on Linux x86-64."""
+    env = default_environment()
+    env.update(sys_platform="linux", platform_system="Linux", os_name="posix",
+               platform_machine="x86_64")
+    return env
+
+
+def pinned_requirements(root: str = "coursekit") -> list[str]:
+    """``name==version`` for every package ``root`` needs at run time (no extras), found by
+    following the installed packages' requirements, evaluated for Linux; sorted.
+
+    torch is pinned to its public version (the CPU index serves ``X+cpu``, which
+    ``==X`` accepts); the CUDA-only packages of a CUDA torch build are left out.
+    A requirement that is not installed here cannot be pinned and is an error.
+    """
+    env = _linux_environment()
+    pins: dict[str, str] = {}
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        for line in metadata.requires(name) or []:
+            req = Requirement(line)
+            if req.marker is not None and not req.marker.evaluate({**env, "extra": ""}):
+                continue
+            key = canonicalize_name(req.name)
+            if key in pins or CUDA_ONLY.match(key):
+                continue
+            try:
+                version = metadata.version(req.name)
+            except metadata.PackageNotFoundError as err:
+                raise RuntimeError(f"gradescope: {req.name} (needed by {name}) is not installed "
+                                   "here, so its version cannot be pinned; install coursekit's "
+                                   "dependencies in this environment first") from err
+            pins[key] = version.split("+")[0]
+            todo.append(req.name)
+    return [f"{name}=={version}" for name, version in sorted(pins.items())]
+
+
+def _lock_text(pins: list[str]) -> str:
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    header = (f"# coursekit's run-time packages as installed where this bundle was built\n"
+              f"# (Python {python}); setup.sh installs torch from {CPU_INDEX} first.\n")
+    return header + "".join(f"{pin}\n" for pin in pins)
+
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope entry point for {slug}: grade the upload, ALWAYS write results.json.
 SOURCE="${{COURSEKIT_AG_SOURCE:-/autograder/source}}"
 SUBMISSION="${{COURSEKIT_AG_SUBMISSION:-/autograder/submission}}"
 RESULTS="${{COURSEKIT_AG_RESULTS:-/autograder/results/results.json}}"
-PYTHON="${{COURSEKIT_AG_PYTHON:-python3}}"
+PYTHON="${{COURSEKIT_AG_PYTHON:-{venv}/bin/python}}"
 mkdir -p "$(dirname "$RESULTS")"
 rm -f "$RESULTS"
 cd "$SOURCE" || exit 1
@@ -72,11 +163,15 @@ def build_bundle(hw: Homework, out: str | Path) -> Path:
         raise ValueError(f"--out: expected a path ending in .zip, got {out}")
     package = Path(__file__).resolve().parents[1]
     out.parent.mkdir(parents=True, exist_ok=True)
+    pins = pinned_requirements()
+    torch_version = next(p.split("==")[1] for p in pins if p.startswith("torch=="))
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    setup = SETUP_SH.format(python=python, venv=VENV, torch=torch_version, index=CPU_INDEX)
     with zipfile.ZipFile(out, "w") as archive:
-        _add_file(archive, SETUP_SH.encode(), "setup.sh", executable=True)
-        _add_file(
-            archive, RUN_AUTOGRADER.format(slug=hw.slug).encode(), "run_autograder", executable=True
-        )
+        _add_file(archive, setup.encode(), "setup.sh", executable=True)
+        _add_file(archive, _lock_text(pins).encode(), "requirements.lock")
+        _add_file(archive, RUN_AUTOGRADER.format(slug=hw.slug, venv=VENV).encode(),
+                  "run_autograder", executable=True)
         _add_tree(archive, package, "coursekit")
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             if (hw.root / name).is_file():

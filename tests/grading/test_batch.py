@@ -177,7 +177,8 @@ def test_gradescope_bundle_runs_and_always_writes_results(course, tmp_path):
     assert "solutions/hw0_fake/checks/hidden.py" in names
     assert "coursekit/grading/worker.py" in names
     setup = (source / "setup.sh").read_text()
-    assert "download.pytorch.org/whl/cpu" in setup and "pip install ." in setup
+    assert "download.pytorch.org/whl/cpu" in setup and "pip install -q --no-deps ." in setup
+    assert "requirements.lock" in names  # what setup.sh pins: test_gradescope_setup.py
     os.chmod(source / "run_autograder", 0o755)
 
     def run(submission_dir, python=sys.executable):
