@@ -45,6 +45,7 @@ import numbers
 import re
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
@@ -167,6 +168,9 @@ class TorchEstimator(BaseEstimator):
 
     # ----------------------------------------------------------------- input / output
     def _check_type(self, X) -> None:
+        if scipy.sparse.issparse(X):
+            raise TypeError(f"X: expected a dense array, got a sparse {type(X).__name__}: sparse "
+                            "input is not supported (convert it with X.toarray())")
         if isinstance(X, (str, bytes, dict, set)) or X is None or isinstance(X, numbers.Number):
             raise TypeError(f"X: expected a torch.Tensor or a NumPy array of shape "
                             f"(n_samples, n_features), got {type(X).__name__}")

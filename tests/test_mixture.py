@@ -104,6 +104,62 @@ def test_own_init_reaches_sklearn_quality():
     assert np.isfinite(ours_r.score(X))
 
 
+# ------------------------------------------------------------------ empty components (issue 13)
+@pytest.mark.parametrize("ct", ["full", "diag", "spherical", "tied"])
+def test_empty_components_fit_like_sklearn_first_reproduction(ct):
+    """Two distinct points, 10 components: 8 get no responsibility. They used to get the
+    variance -(mean of X)^2 + reg_covar < 0 and fit raised "ill-defined empirical
+    covariance"; like scikit-learn they now get reg_covar."""
+    X = np.vstack((np.ones((5, 5)), np.zeros((5, 5))))
+    gm = GaussianMixture(10, covariance_type=ct, reg_covar=1e-6, random_state=0).fit(X)
+    sk = SkGaussianMixture(10, covariance_type=ct, reg_covar=1e-6, random_state=0).fit(X)
+    assert gm.score(X) == pytest.approx(sk.score(X), abs=1e-8)
+    np.testing.assert_allclose(np.sort(gm.weights_), np.sort(sk.weights_), atol=1e-12)
+    if ct != "tied":
+        variances = gm.covariances_.reshape(10, -1)
+        if ct == "full":
+            variances = np.stack([np.diag(c) for c in gm.covariances_])
+        np.testing.assert_allclose(variances, 1e-6, rtol=1e-6)
+
+
+def test_empty_component_fits_like_sklearn_second_reproduction():
+    """A component initialised far from all data gets no responsibility at once."""
+    X = np.random.RandomState(0).randn(200, 1) + 100
+    kw = dict(covariance_type="diag", means_init=[[100], [1e4]], random_state=0)
+    gm = GaussianMixture(2, **kw).fit(X)
+    sk = SkGaussianMixture(2, **kw).fit(X)
+    np.testing.assert_allclose(gm.means_, sk.means_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gm.covariances_, sk.covariances_, rtol=1e-8)
+    # the occupied component is the data's Gaussian; the empty one has variance reg_covar
+    np.testing.assert_allclose(gm.means_[0], X.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(gm.covariances_[0], X.var(0) + 1e-6, rtol=1e-9)
+    assert gm.covariances_[1, 0] == pytest.approx(1e-6, rel=1e-9)
+
+
+@pytest.mark.parametrize("ct", ["full", "diag", "spherical"])
+def test_m_step_covariances_against_numpy_with_an_empty_component(ct):
+    """The M-step on data far from the origin, one responsibility column all zero:
+    occupied components equal the weighted covariances computed directly in NumPy
+    (sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k), the empty one is reg_covar."""
+    rng = np.random.RandomState(1)
+    X = rng.randn(300, 3) * [1.0, 0.1, 2.0] + 1e3
+    resp = rng.dirichlet(np.ones(3), size=300)
+    resp[:, 2] = 0.0
+    resp /= resp.sum(1, keepdims=True)
+    gm = GaussianMixture(3, covariance_type=ct, reg_covar=1e-4, random_state=0).fit(X)
+    gm.m_step(X, np.log(np.maximum(resp, 1e-300)))
+    for k in range(2):
+        r = resp[:, k]
+        mu = r @ X / r.sum()
+        full = np.einsum("n,ni,nj->ij", r, X - mu, X - mu) / r.sum()
+        want = {"full": full + 1e-4 * np.eye(3), "diag": np.diag(full) + 1e-4,
+                "spherical": np.diag(full).mean() + 1e-4}[ct]
+        np.testing.assert_allclose(gm.means_[k], mu, rtol=1e-12)
+        np.testing.assert_allclose(gm.covariances_[k], want, rtol=1e-7, atol=1e-9)
+    empty = {"full": 1e-4 * np.eye(3), "diag": np.full(3, 1e-4), "spherical": 1e-4}[ct]
+    np.testing.assert_allclose(gm.covariances_[2], empty, rtol=1e-9, atol=1e-12)
+
+
 # ------------------------------------------------------------------ densities and EM properties
 @pytest.mark.parametrize("ct", ["full", "diag"])
 def test_score_samples_against_scipy_mixture(ct):
@@ -170,7 +226,8 @@ def test_sample_statistics():
     means = np.array([[0.0, 0.0], [5.0, -3.0]])
     covs = np.array([[[1.0, 0.5], [0.5, 2.0]], [[0.5, -0.2], [-0.2, 0.3]]])
     gm = GaussianMixture(2, weights_init=weights, means_init=means,
-                         precisions_init=np.linalg.inv(covs), max_iter=0).fit(torch.as_tensor(means))
+                         precisions_init=np.linalg.inv(covs),
+                         max_iter=0).fit(torch.as_tensor(means))
     X, labels = gm.sample(40_000, generator=0)
     assert X.shape == (40_000, 2) and labels.shape == (40_000,)
     freq = torch.bincount(labels, minlength=2).double() / 40_000
