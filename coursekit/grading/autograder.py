@@ -4,11 +4,19 @@
 grades the shallowest ``submission.py`` under ``D`` against ``S/solutions/<H>``
 and ALWAYS writes ``R``: when anything goes wrong it writes a results.json with
 score 0 and the error as the output, and exits 0 (Gradescope shows the output).
+
+It grades with :func:`~coursekit.grading.grader.grade_submission`, i.e. the same
+sandbox as ``coursekit grade``: where student code cannot be confined
+(:mod:`coursekit.grading.isolation`) it refuses, and the upload gets 0 with a
+message for the course staff, unless the environment variable
+``COURSEKIT_AG_UNSAFE_NO_ISOLATION=1`` says to grade anyway. The protections
+applied are printed to stdout (Gradescope's log, hidden from students).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -28,7 +36,16 @@ def run(source: Path, submission_dir: Path, results: Path, homework: str) -> dic
             "submission.py from your homework folder.",
             "tests": [],
         }
-    result = grade_submission(homework, file, include_hidden=True, root=source, student="student")
+    unsafe = os.environ.get("COURSEKIT_AG_UNSAFE_NO_ISOLATION", "") == "1"
+    result = grade_submission(
+        homework,
+        file,
+        include_hidden=True,
+        root=source,
+        student="student",
+        unsafe_no_isolation=unsafe,
+    )
+    print(f"isolation: {result.get('isolation') or 'n/a'}")
     return gradescope_results(result)
 
 

@@ -40,6 +40,8 @@ from pathlib import Path
 from coursekit import __version__
 from coursekit.grading.grader import grade_submission
 from coursekit.grading.homework import Homework, load_checks
+from coursekit.grading.integrity import CodeSnapshot
+from coursekit.grading.isolation import require
 from coursekit.grading.locate import find_submission
 from coursekit.grading.reference import LiveReference
 from coursekit.grading.sandbox import Limits
@@ -277,15 +279,23 @@ def grade_batch(
     force: bool = False,
     limits: Limits | None = None,
     progress: bool = True,
+    unsafe_no_isolation: bool = False,
 ) -> dict:
     """Grade many submissions; returns ``{"results", "graded", "skipped", "earlier",
-    "stale"}``: every up-to-date result (this run's students first, then earlier
-    ones by name), how many were graded and skipped now, how many came from
-    earlier runs, and the names of stale results left out (see the module doc)."""
+    "stale", "isolation"}``: every up-to-date result (this run's students first, then
+    earlier ones by name), how many were graded and skipped now, how many came from
+    earlier runs, the names of stale results left out (see the module doc) and
+    :func:`~coursekit.grading.isolation.require`'s report of this machine.
+
+    Refuses (:class:`~coursekit.grading.isolation.IsolationUnavailable`, nothing
+    graded) where student code cannot be confined, unless ``unsafe_no_isolation``;
+    stops (:class:`~coursekit.grading.integrity.TamperingDetected`, the result
+    not written) when the grading code or the checks change while grading."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs: expected an int >= 1, got {jobs!r}")
     if hw.master_dir is None:
         raise ValueError(f"grade: {hw.slug} has no solutions/ copy here")
+    isolation = require(unsafe_no_isolation)
     out = Path(out).resolve()
     results_dir = out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -296,6 +306,8 @@ def grade_batch(
         tasks = list(hw.tasks)
         fingerprint = checks_fingerprint(hw, include_hidden)
         reference = LiveReference(hw.master_dir, hw.harness_file())
+        snapshot = CodeSnapshot.take(hw)
+        snapshot.verify()
         hide = [str(out), str(workdir)] + [
             str(s.source if s.source.is_dir() else s.source.resolve().parent) for s in subs
         ]
@@ -346,6 +358,8 @@ def grade_batch(
                         slot=slot,
                         reference=reference,
                         specs=specs,
+                        unsafe_no_isolation=unsafe_no_isolation,
+                        snapshot=snapshot,
                     )
                 finally:
                     slots.put(slot)
@@ -371,10 +385,15 @@ def grade_batch(
             bar = tqdm(total=len(todo), desc=f"grading {hw.id}", unit="submission")
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(work, sub, key) for sub, key in todo]
-            for future in as_completed(futures):
-                future.result()
-                if bar is not None:
-                    bar.update(1)
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    if bar is not None:
+                        bar.update(1)
+            except BaseException:
+                for future in futures:  # e.g. TamperingDetected: grade nobody else
+                    future.cancel()
+                raise
         if bar is not None:
             bar.close()
         ordered = [done[s.student] for s in subs] + [earlier[n] for n in sorted(earlier)]
@@ -385,6 +404,7 @@ def grade_batch(
             "skipped": skipped,
             "earlier": len(earlier),
             "stale": stale,
+            "isolation": isolation,
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -126,6 +126,13 @@ def register(subparsers) -> None:
     p.add_argument("--public-only", action="store_true", help="skip the hidden checks")
     p.add_argument("--force", action="store_true", help="re-grade up-to-date results too")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--unsafe-no-isolation",
+        action="store_true",
+        help="grade even where student code cannot be confined to a file-system allow-list "
+        "(no Landlock: macOS, Windows, old or restricted Linux kernels); submissions could then "
+        "read other copies of the solutions and, as an ordinary user, change your files",
+    )
     _root_option(p)
     p.set_defaults(func=_guard(_grade))
 
@@ -200,24 +207,38 @@ def _check(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from coursekit.grading.batch import grade_batch, summary_table
+    from coursekit.grading.integrity import TamperingDetected
+    from coursekit.grading.isolation import IsolationUnavailable
 
     hw = _homework(args.homework, args.root)
-    outcome = grade_batch(
-        hw,
-        args.submissions,
-        args.out,
-        jobs=args.jobs,
-        include_hidden=not args.public_only,
-        force=args.force,
-        progress=not args.no_progress,
-    )
+    try:
+        outcome = grade_batch(
+            hw,
+            args.submissions,
+            args.out,
+            jobs=args.jobs,
+            include_hidden=not args.public_only,
+            force=args.force,
+            progress=not args.no_progress,
+            unsafe_no_isolation=args.unsafe_no_isolation,
+        )
+    except (IsolationUnavailable, TamperingDetected) as err:
+        print(f"coursekit grade: refused: {err}", file=sys.stderr)
+        return 3
+    report = outcome["isolation"]
+    if report["isolated"]:
+        print(f"isolation: {report['mechanism']}; " + "; ".join(report["protects"]))
+    else:
+        print(
+            "WARNING: graded WITHOUT isolation (--unsafe-no-isolation): "
+            + "; ".join(report["missing"]),
+            file=sys.stderr,
+        )
     print(
         f"graded {outcome['graded']}, skipped {outcome['skipped']} (up to date); "
         f"results in {args.out}"
     )
-    print(
-        f"gradebook: {len(outcome['results'])} students ({outcome['earlier']} from earlier runs)"
-    )
+    print(f"gradebook: {len(outcome['results'])} students ({outcome['earlier']} from earlier runs)")
     if outcome["stale"]:
         print(
             f"left out: {len(outcome['stale'])} results graded with other checks, reference, "

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from coursekit.grading.checks import CheckContext, CheckFailure, CheckSpec
 from coursekit.grading.homework import Homework, load_checks, resolve_homework
+from coursekit.grading.integrity import CodeSnapshot
+from coursekit.grading.isolation import IsolationUnavailable, describe, require
 from coursekit.grading.reference import LiveReference, ReplayReference
 from coursekit.grading.sandbox import Limits, Sandbox
 
@@ -55,6 +57,8 @@ def run_checks(specs: list[CheckSpec], sandbox, reference) -> list[dict]:
         status, message = "pass", ""
         try:
             spec.func(ctx)
+        except IsolationUnavailable:
+            raise  # the machine's fault, not the student's: stop grading
         except CheckFailure as err:
             status, message = err.status, str(err) or "check failed"
         except Exception as err:  # noqa: BLE001  (a bug in the check, not the student's)
@@ -137,7 +141,9 @@ def apply_forbidden(results: list[dict], usage: list[dict], homework: str) -> No
         result["message"] = why + (f"\n{result['message']}" if result["message"] else "")
 
 
-def _summarise(hw: Homework, student: str, checks: list[dict], sandbox: Sandbox) -> dict:
+def _summarise(
+    hw: Homework, student: str, checks: list[dict], sandbox: Sandbox, unsafe: bool = False
+) -> dict:
     return {
         "homework": hw.id,
         "slug": hw.slug,
@@ -147,6 +153,7 @@ def _summarise(hw: Homework, student: str, checks: list[dict], sandbox: Sandbox)
         "checks": checks,
         "output": sandbox.output,
         "sandbox": sandbox.defences,
+        "isolation": describe(sandbox.defences, unsafe) if sandbox.defences else "",
         "worker_starts": sandbox.starts,
         **usage_summary(sandbox.usage),
     }
@@ -170,6 +177,8 @@ def grade_submission(
     slot: int = 0,
     reference: LiveReference | None = None,
     specs: list[CheckSpec] | None = None,
+    unsafe_no_isolation: bool = False,
+    snapshot: CodeSnapshot | None = None,
 ) -> dict:
     """Grade one ``submission.py`` against the master copy in ``solutions/``.
 
@@ -182,8 +191,16 @@ def grade_submission(
         limits, hide, slot: sandbox settings (see :class:`Sandbox`); ``solutions/``
             is always hidden from the student.
         reference, specs: reuse a loaded reference / check list across a batch.
+        unsafe_no_isolation: grade even where student code cannot be confined
+            to the file-system allow-list (:func:`~coursekit.grading.isolation.require`);
+            otherwise that raises :class:`~coursekit.grading.isolation.IsolationUnavailable`.
+        snapshot: the grading code and checks as they were when grading
+            started (:class:`~coursekit.grading.integrity.CodeSnapshot`; default:
+            taken now); verified before the result is returned, raising
+            :class:`~coursekit.grading.integrity.TamperingDetected` on a change.
 
-    Returns the result dict described in the module docstring.
+    Returns the result dict described in the module docstring; its ``"isolation"``
+    says which protections the student's worker ran under.
     """
     hw = _as_homework(hw, root)
     if hw.master_dir is None:
@@ -196,8 +213,11 @@ def grade_submission(
         path = path / "submission.py"
     if not path.is_file():
         raise ValueError(f"submission_path: expected a submission.py file, got {submission_path}")
+    require(unsafe_no_isolation)
     specs = specs if specs is not None else load_checks(hw, include_hidden=include_hidden)
     reference = reference or LiveReference(hw.master_dir, hw.harness_file())
+    snapshot = snapshot if snapshot is not None else CodeSnapshot.take(hw)
+    snapshot.verify()
     hidden = [str(hw.root / "solutions"), *(hide or [])]
     sandbox = Sandbox(
         path,
@@ -207,13 +227,16 @@ def grade_submission(
         slot=slot,
         forbidden=list(hw.forbidden_modules),
         homework=hw.id,
+        require_isolation=not unsafe_no_isolation,
     )
     try:
         checks = run_checks(specs, sandbox, reference)
     finally:
         sandbox.close()
         sandbox.release_uid()
-    return _summarise(hw, student or path.resolve().parent.name, checks, sandbox)
+    snapshot.verify()
+    student = student or path.resolve().parent.name
+    return _summarise(hw, student, checks, sandbox, unsafe_no_isolation)
 
 
 def run_public_checks(

@@ -8,7 +8,11 @@ the trusted process, on the worker's CPU time read from ``/proc`` (so a loaded
 machine does not fail slow but acceptable code), with a generous wall-clock
 backstop for code that sleeps: when a call overruns, the whole process group is killed
 (and, when the worker runs under its own uid, every process of that uid), and
-the next call starts a fresh worker. Everything the student prints goes to a
+the next call starts a fresh worker. The worker confines itself to a
+file-system allow-list before it imports the student's code (Landlock:
+:mod:`coursekit.grading.isolation`); with ``require_isolation`` a worker that
+cannot do so refuses to run it and :meth:`Sandbox.start` raises
+:class:`~coursekit.grading.isolation.IsolationUnavailable`. Everything the student prints goes to a
 pipe drained by a thread that keeps only the first ``output_limit`` bytes.
 """
 
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit.grading.checks import CheckError, CheckFailure, CheckTimeout
+from coursekit.grading.isolation import IsolationUnavailable
 from coursekit.grading.wire import PlainDataError, decode, encode
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -52,6 +57,10 @@ class Limits:
             machine does not fail slow but acceptable code; code that sleeps or
             waits uses no CPU and is stopped by the wall-clock backstop of
             ``limit * wall_factor + wall_margin`` seconds.
+        confine: apply the worker's file-system allow-list (Landlock) and
+            seccomp filter (:mod:`coursekit.grading.isolation`). False behaves
+            like a machine without Landlock (tests, diagnosis): a sandbox that
+            requires isolation then refuses to start.
     """
 
     mem_bytes: int = 4 * 1024**3
@@ -65,6 +74,7 @@ class Limits:
     drop_privileges: bool = True
     wall_factor: float = 4.0
     wall_margin: float = 10.0
+    confine: bool = True
 
     def __post_init__(self):
         for name in ("mem_bytes", "nproc", "fsize_bytes", "output_limit", "threads"):
@@ -193,6 +203,11 @@ class Sandbox:
         forbidden: modules the submission may not use (``homework.json``'s
             ``forbidden_modules``); the worker refuses to load them.
         homework: the homework's id, named in the worker's refusal message.
+        require_isolation: when the worker cannot confine itself to the
+            file-system allow-list (:mod:`coursekit.grading.isolation`),
+            :meth:`start` raises :class:`IsolationUnavailable` instead of
+            running the student's code (the grader sets it; ``coursekit
+            check``, where students run their own code, does not).
 
     :attr:`usage` lists, per worker message, what the student's code loaded:
     ``{"during": "import" or the called function, "imports": [...],
@@ -206,6 +221,7 @@ class Sandbox:
     slot: int = 0
     forbidden: list = field(default_factory=list)
     homework: str = "this homework"
+    require_isolation: bool = False
     defences: dict = field(default_factory=dict, init=False)
     usage: list = field(default_factory=list, init=False)
     import_failure: CheckFailure | None = field(default=None, init=False)
@@ -306,10 +322,14 @@ class Sandbox:
             "gid": self.limits.gid,
             "forbidden": [str(name) for name in self.forbidden],
             "homework": str(self.homework),
+            "private": sorted({str(Path(p).resolve()) for p in self.hide}),
+            "require_isolation": bool(self.require_isolation),
+            "landlock": bool(self.limits.confine),
         }
         env = {
             "PATH": "/usr/bin:/bin",
             "HOME": str(self._dir),
+            "TMPDIR": str(self._dir),
             "LANG": "C.UTF-8",
             "OMP_NUM_THREADS": str(self.limits.threads),
             "MKL_NUM_THREADS": str(self.limits.threads),
@@ -346,6 +366,10 @@ class Sandbox:
             self.import_failure = CheckError(f"submission.py could not be imported: {err}")
             self.close()
             raise self.import_failure from err
+        if hello.get("type") == "isolation_failed":
+            error = hello.get("error") if isinstance(hello.get("error"), dict) else {}
+            self.close()
+            raise IsolationUnavailable(str(error.get("message", "isolation failed"))[:2000])
         self._record_usage("import", hello)
         if hello.get("type") == "import_error":
             self.import_failure = CheckError(

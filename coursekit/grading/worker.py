@@ -9,10 +9,16 @@ Started by the trusted grader as ``python -I -m coursekit.grading.worker CONFIG`
    output folder, other submissions), resource limits (address space, number
    of processes, file size, no core dumps) and, when started as root, drops to
    an unprivileged uid with no groups,
-3. installs :class:`ImportGuard` (an audit hook that records every module
+3. confines itself to a file-system allow-list (:func:`confine`: Landlock,
+   reads limited to the Python installation, site-packages and the course
+   package, writes to its scratch folder only; seccomp against chmod/chown;
+   see :mod:`coursekit.grading.isolation`) and, when the trusted process
+   requires isolation, stops with ``{"type": "isolation_failed"}`` if that
+   failed,
+4. installs :class:`ImportGuard` (an audit hook that records every module
    loaded from now on and refuses the homework's forbidden modules), imports
    ``submission`` from its private sandbox folder, then
-4. answers requests ``{"id", "name", "args", "kwargs", "seed"}`` read from the
+5. answers requests ``{"id", "name", "args", "kwargs", "seed"}`` read from the
    request pipe with ``{"id", "ok": true, "value"}`` or
    ``{"id", "ok": false, "error": {"type", "message", "where"}}`` written to the
    response pipe, one JSON document per line. Every reply (and the first
@@ -25,7 +31,8 @@ numeric dtype; no pickle). Each call runs with Python, NumPy and torch seeded by
 :func:`coursekit.runtime.seed_everything`, exactly as the reference runs.
 
 Of :mod:`coursekit.grading` this module imports only :mod:`~coursekit.grading.wire`
-(standard library only); it never imports the grader, the checks or the reference.
+and :mod:`~coursekit.grading.isolation` (standard library only); it never imports the
+grader, the checks or the reference.
 """
 
 from __future__ import annotations
@@ -229,6 +236,30 @@ def harden(config: dict) -> dict:
     return applied
 
 
+def confine(sandbox: str, private: list[str], forbidden_files: list[str]) -> dict:
+    """Landlock allow-list and seccomp filter (:mod:`coursekit.grading.isolation`).
+
+    From here on the process reads only the Python installation, site-packages,
+    the course package minus ``forbidden_files`` and a few system files, and
+    writes only inside ``sandbox``; ``private`` folders (``solutions/``, the
+    output folder, other submissions) stay unreadable even where they lie
+    inside an allowed folder. Returns ``{"landlock": ..., "seccomp": ...}``:
+    what was applied, or ``"failed (...)"``.
+    """
+    from coursekit.grading import isolation
+
+    applied: dict = {}
+    try:
+        applied["landlock"] = isolation.lock_down(sandbox, private, forbidden_files)
+    except OSError as err:
+        applied["landlock"] = f"failed ({err})"
+    try:
+        applied["seccomp"] = isolation.deny_metadata_changes()
+    except OSError as err:
+        applied["seccomp"] = f"failed ({err})"
+    return applied
+
+
 # ------------------------------------------------------------- forbidden modules
 class ImportGuard:
     """Audit hook that records imports and refuses the homework's forbidden modules.
@@ -409,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, sandbox)
     sys.dont_write_bytecode = True  # (-I ignores PYTHONDONTWRITEBYTECODE)
     student_files = {os.path.join(sandbox, "submission.py"), os.path.join(sandbox, "harness.py")}
+    if config.get("landlock", True):
+        applied.update(confine(sandbox, config.get("private", []), sorted(guard.paths)))
+    if config.get("require_isolation") and not isinstance(applied.get("landlock"), dict):
+        message = f"student code could not be isolated: landlock {applied.get('landlock')}"
+        _send(resp_fd, {"type": "isolation_failed", "error": {"message": message[:2000]}})
+        return 4
     guard.install()
     applied["forbidden_modules"] = list(guard.forbidden)
 
