@@ -2,7 +2,8 @@
 
 Prints the Python and torch versions, the device ``get_device("auto")``
 picks, whether the embedded data loads, and which optional pieces are
-present (JupyterLab, the browser for UI tests, a cached MNIST). Returns 0 when
+present (JupyterLab, the browser for UI tests, a cached MNIST, the grading
+sandbox's isolation: Landlock, see ``coursekit.grading.isolation``). Returns 0 when
 everything the course needs works (optional pieces may be missing), 1 otherwise.
 """
 
@@ -68,6 +69,10 @@ def collect() -> list[tuple[str, str, str]]:
     if not browser_ok:
         browser_message += "; browser tests are skipped (under CI=true they fail instead)"
     rows.append(("chromium", OK if browser_ok else MISSING, browser_message))
+    from coursekit.grading.isolation import doctor_row
+
+    isolated, isolation_detail = doctor_row()
+    rows.append(("grading isolation", OK if isolated else MISSING, isolation_detail))
     from coursekit.data.mnist import SPLIT_FILES, default_root
 
     cached = all((default_root() / "mnist" / f).exists() for f in SPLIT_FILES["train"])
