@@ -1,11 +1,22 @@
 """Hostile submissions against the fake homework: each earns what it honestly earns,
-gets a clear message, and never harms the batch, other students or the grader's files."""
+gets a clear message, and never harms the batch, other students or the grader's files.
+
+Runs as whoever runs the tests (CI: root, so the worker also drops to a private
+uid); ``test_unprivileged.py`` runs a focused set as an ordinary account. The
+``escaper`` attacks world-writable files and folders in /tmp (only the
+file-system allow-list protects those from the worker's uid) and the
+``finder`` searches the machine for world-readable copies of the reference
+planted outside the course.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -17,17 +28,26 @@ from .conftest import SUBMISSIONS, copy_submission
 
 pytestmark = pytest.mark.slow
 
-NAMES = sorted(
-    p.name for p in SUBMISSIONS.iterdir() if p.is_dir() and p.name not in ("vandal", "reader")
-)
+SPECIAL = ("vandal", "reader", "escaper", "finder")  # graded in the second run, with targets
+NAMES = sorted(p.name for p in SUBMISSIONS.iterdir() if p.is_dir() and p.name not in SPECIAL)
+REFERENCE = "solutions/hw0_fake/submission.py"
 LIMITS = Limits(mem_bytes=3 * 1024**3, import_timeout=60)
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    import shutil
+    stray = Path(tempfile.mkdtemp(prefix="coursekit-stray-"))  # readable by everyone
+    escape_file = Path(tempfile.gettempdir()) / f"coursekit-escaper-{stray.name}.py"
+    try:
+        yield _graded(tmp_path_factory, stray, escape_file)
+    finally:
+        shutil.rmtree(stray, ignore_errors=True)
+        escape_file.unlink(missing_ok=True)
 
-    from .conftest import FIXTURE_COURSE
+
+def _graded(tmp_path_factory, stray, escape_file):
+    from .conftest import FIXTURE_COURSE, REPO
+    from .unprivileged_driver import tree_digest
 
     base = tmp_path_factory.mktemp("hostile")
     course = base / "course"
@@ -60,18 +80,47 @@ def graded(tmp_path_factory):
     ]
     copy_submission("vandal", subs_dir, TARGETS=targets)
     copy_submission("reader", subs_dir, SECRET_PATHS=secrets)
+    # someone else's world-readable copies of the reference, a world-writable file and folder
+    os.chmod(stray, 0o755)
+    planted = [stray / "course" / REFERENCE, stray / "home/bob/course" / REFERENCE]
+    for path in planted:
+        path.parent.mkdir(parents=True)
+        shutil.copyfile(FIXTURE_COURSE / REFERENCE, path)
+    for folder in stray.rglob("*"):
+        os.chmod(folder, 0o755 if folder.is_dir() else 0o644)
+    (stray / "victim.txt").write_text("nobody may change this\n")
+    os.chmod(stray / "victim.txt", 0o666)
+    (stray / "dropbox").mkdir(mode=0o777)
+    os.chmod(stray / "dropbox", 0o777)
+    package_copy = base / "pkg"  # stands for the installed package, owned like it
+    shutil.copytree(REPO / "coursekit" / "grading", package_copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    copy_submission("escaper", subs_dir, TARGETS=[
+        *targets, str(package_copy / "*.py"), str(package_copy), str(stray / "victim.txt"),
+        str(stray / "dropbox"), str(escape_file)])  # fmt: skip
+    copy_submission("finder", subs_dir, GUESSES=[
+        *map(str, planted), *secrets, str(FIXTURE_COURSE / REFERENCE)])  # fmt: skip
+    watched = {"course": course, "package copy": package_copy, "stray": stray,
+               "coursekit/grading": REPO / "coursekit" / "grading"}  # fmt: skip
+    hashes = {name: tree_digest(str(path)) for name, path in watched.items()}
     second = grade_batch(
         hw,
-        [subs_dir / n for n in [*NAMES, "vandal", "reader"]],
+        [subs_dir / n for n in [*NAMES, *SPECIAL]],
         out,
         jobs=1,
         limits=LIMITS,
         progress=False,
     )
+    changed = {
+        name: [k for k, v in tree_digest(str(path)).items() if hashes[name].get(k) != v]
+        for name, path in watched.items()
+    }
     results = {r["student"]: r for r in second["results"]}
     return dict(
-        first=first, second=second, results=results, out=out, before=before, protected=protected
-    )
+        first=first, second=second, results=results, out=out, before=before, protected=protected,
+        changed=changed, appeared=[p for p in (escape_file, stray / "dropbox/planted.py")
+                                   if os.path.lexists(p)],
+    )  # fmt: skip
 
 
 def checks_of(result):
@@ -81,7 +130,7 @@ def checks_of(result):
 def test_first_run_graded_everyone_and_second_run_skipped_them(graded):
     assert graded["first"]["graded"] == len(NAMES)
     assert graded["second"]["skipped"] == len(NAMES)
-    assert graded["second"]["graded"] == 2
+    assert graded["second"]["graded"] == len(SPECIAL)
 
 
 def test_correct_submission_gets_full_marks(graded):
@@ -222,3 +271,21 @@ def test_gradebook_and_gradescope_files_are_complete(graded):
     assert visibility["0a-basic"] == "visible"
     assert visibility["0a-hidden-quokka"] == "after_published"
     assert all({"name", "score", "max_score", "output"} <= set(t) for t in gs["tests"])
+
+
+def test_escaper_changed_nothing_outside_its_scratch_and_earned_its_points(graded):
+    result = graded["results"]["escaper"]
+    if not isinstance(result["sandbox"].get("landlock"), dict):
+        pytest.skip("no file-system allow-list (Landlock) on this machine: graded unsafely")
+    assert result["score"] == 5.0, result["checks"]
+    assert all(changes == [] for changes in graded["changed"].values()), graded["changed"]
+    assert graded["appeared"] == []
+
+
+def test_finder_finds_no_copy_of_the_reference_anywhere(graded):
+    result = graded["results"]["finder"]
+    if not isinstance(result["sandbox"].get("landlock"), dict):
+        pytest.skip("no file-system allow-list (Landlock) on this machine: graded unsafely")
+    assert result["score"] == 0.0, result["checks"]
+    assert "readable copies: []" in result["output"]
+    assert all("found no readable copy" in c["message"] for c in result["checks"])
