@@ -3,7 +3,9 @@ worker, and the time reports printed at the end of the run.
 
 Notebooks are executed by nbval (``--nbval-lax`` in pyproject.toml's addopts,
 ``lectures`` and ``solutions`` in its testpaths): one test item per code cell,
-all cells of a notebook in one kernel started in the notebook's folder.
+all cells of a notebook in one kernel started in the notebook's folder. A
+lecture that the browser suite runs in JupyterLab in the same session is not
+run by nbval as well (:class:`RunEachNotebookOnce`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,39 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+def _run_by_browser(items) -> set[str]:
+    """Notebooks that tests/browser/test_run_all.py runs in this session, where its
+    browser works (under CI it must: there a missing browser fails those tests)."""
+    paths = {str(item.callspec.params["nb"].resolve()) for item in items
+             if item.nodeid.startswith("tests/browser/test_run_all.py::")
+             and hasattr(item, "callspec") and "nb" in item.callspec.params}
+    if not paths:
+        return set()
+    from coursekit import browser_env
+
+    return paths if browser_env.in_ci() or browser_env.browser_status()[0] else set()
+
+
+class RunEachNotebookOnce:
+    """A lecture that the browser suite runs (Run All Cells in JupyterLab, every
+    error output checked, then every app driven) is not also run by nbval: its
+    cells are deselected, so each lecture executes once per test run. Without a
+    browser, or with the browser tests deselected (``-m "not browser"``, ``-k``,
+    ``pytest lectures/``), nbval runs it as before."""
+
+    @pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they will
+    def pytest_collection_modifyitems(self, config, items):
+        by_browser = _run_by_browser(items)
+        if not by_browser:
+            return
+        dropped = [item for item in items
+                   if _is_notebook(str(item.path)) and str(item.path.resolve()) in by_browser]
+        if dropped:
+            keep = set(map(id, dropped))
+            items[:] = [item for item in items if id(item) not in keep]
+            config.hook.pytest_deselected(items=dropped)
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called on the controller
@@ -155,5 +190,6 @@ def _table(tr, times: dict[str, float], flag_over: float | None = None) -> None:
 
 
 def pytest_configure(config):
+    config.pluginmanager.register(RunEachNotebookOnce(), "coursekit-run-each-notebook-once")
     if not hasattr(config, "workerinput"):  # the reports reach the controller, not workers
         config.pluginmanager.register(RunTimes(), "coursekit-run-times")

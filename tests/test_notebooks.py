@@ -47,3 +47,46 @@ def test_pytest_executes_lectures_and_solutions(pytestconfig):
     addopts = pytestconfig.getini("addopts")
     assert "--nbval-lax" in addopts and any(
         a.startswith("--nbval-cell-timeout") for a in addopts), addopts
+
+
+
+class _Item:
+    """Just what conftest.RunEachNotebookOnce reads of a collected test item."""
+
+    def __init__(self, nodeid: str, nb: Path | None = None):
+        self.nodeid, self.path = nodeid, ROOT / nodeid.split("::")[0]
+        if nb is not None:
+            self.callspec = type("CallSpec", (), {"params": {"nb": nb}})()
+
+
+class _Hook:
+    def __init__(self):
+        self.deselected = []
+
+    def pytest_deselected(self, items):
+        self.deselected += items
+
+
+@pytest.mark.parametrize("browser_works", [True, False])
+def test_a_lecture_runs_once_in_the_browser_or_else_in_nbval(monkeypatch, browser_works):
+    from conftest import RunEachNotebookOnce
+
+    from coursekit import browser_env
+
+    monkeypatch.setattr(browser_env, "browser_status", lambda: (browser_works, "stub"))
+    monkeypatch.setattr(browser_env, "in_ci", lambda: False)
+    lecture, other = ROOT / "lectures/00_introduction.ipynb", ROOT / "lectures/01_x.ipynb"
+    cells = [_Item(f"{_rel(lecture)}::Cell {i}") for i in range(3)]
+    kept = [_Item(f"{_rel(other)}::Cell 0"), _Item("tests/test_x.py::test_y")]
+    browser = _Item(f"tests/browser/test_run_all.py::test_run_all_cells[{_rel(lecture)}]", lecture)
+    items = cells + kept + [browser]
+    config = type("Config", (), {"hook": _Hook()})()
+    RunEachNotebookOnce().pytest_collection_modifyitems(config, items)
+    if browser_works:  # the browser runs lecture 00; nbval runs the rest
+        assert items == kept + [browser] and config.hook.deselected == cells
+    else:
+        assert items == cells + kept + [browser] and config.hook.deselected == []
+    # the browser tests deselected (-m "not browser"): nbval runs every lecture
+    items = cells + kept
+    RunEachNotebookOnce().pytest_collection_modifyitems(config, items)
+    assert items == cells + kept

@@ -1,9 +1,12 @@
 """Every lecture notebook, run top to bottom in JupyterLab (Run > Run All Cells),
-shows no error output and no browser console error."""
+shows no error output and no browser console error; then every control of
+every coursekit app it shows is changed and checked (drive.py), in the same
+session, so each lecture runs once in the browser."""
 
 from __future__ import annotations
 
 import catalog
+import drive
 import jlab
 import pytest
 
@@ -24,6 +27,7 @@ def test_run_all_cells(lab, nb, record_property):
     assert len(prompts) == n_code, f"{len(prompts)} code cells shown, {n_code} in the file"
     not_run = [i for i, p in enumerate(prompts) if not any(ch.isdigit() for ch in p)]
     assert not not_run, f"code cells {not_run} did not run (prompts {prompts})"
+    lab.assert_no_console_errors()
     if catalog.uses_widgets(nb):
         assert lab.apps().count() > 0, "the notebook uses coursekit.widgets but shows no app"
-    lab.assert_no_console_errors()
+        drive.exercise_every_app(lab, nb)
