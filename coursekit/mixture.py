@@ -69,7 +69,8 @@ INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 # temporaries stay in cache (measured fastest on a 2-core CPU for d=16, K=10)
 _CHUNK_ELEMENTS = 2**18
 _CHUNK_ELEMENTS_M_STEP = 2**20
-_CHUNK_ELEMENTS_M_STEP = 2**20
+# largest cached feature matrix (bytes) for the fast float64 EM path of full/diag mixtures
+_FEATURE_BYTES = 2**28
 
 
 # --------------------------------------------------------------------------------------
@@ -178,6 +179,15 @@ class _EMMixture(DensityMixin, TorchEstimator):
     def _start_fit(self, X: torch.Tensor) -> None:
         """Called once per ``fit``/``initialize`` with the training data."""
 
+    def _make_fit_cache(self, X: torch.Tensor):
+        """Data-only quantities reused by every EM iteration of one ``fit`` (or None)."""
+        return None
+
+    def _cached(self, X: torch.Tensor):
+        """The fit cache if it was made for this very tensor ``X``, else None."""
+        cache = self.__dict__.get("_fit_cache")
+        return cache if cache is not None and cache["X"] is X else None
+
     def _fit_X(self, X) -> torch.Tensor:
         Xt = self._prepare_X(self._fit_input(X))
         n = Xt.shape[0]
@@ -267,6 +277,29 @@ class _EMMixture(DensityMixin, TorchEstimator):
             previous = [p.to(device=Xt.device, dtype=Xt.dtype) if p.is_floating_point()
                         else p.to(Xt.device) for p in previous]
         gen = None if warm else self._generator()
+        self._fit_cache = self._make_fit_cache(Xt)
+        try:
+            best = self._em_runs(Xt, warm, previous if warm else None,
+                                 prev_bound if warm else -math.inf, gen)
+        finally:
+            del self._fit_cache
+        bound, params, bounds, objectives, n_iter, converged = best
+        self._set_params(params)
+        self.lower_bound_ = float(bound)
+        self.lower_bounds_ = bounds
+        self.objectives_ = objectives
+        self.n_iter_ = n_iter
+        self.converged_ = converged
+        if not converged and self.max_iter > 0:
+            warnings.warn(
+                f"{type(self).__name__}: EM did not converge in max_iter={self.max_iter} "
+                f"iterations (tol={self.tol}); increase max_iter or tol",
+                ConvergenceWarning, stacklevel=4)
+        return Xt
+
+    def _em_runs(self, Xt, warm, previous, prev_bound, gen):
+        """The EM runs of one fit: ``(bound, params, bounds, objectives, n_iter, converged)``
+        of the best."""
         best = None
         for init in range(1 if warm else self.n_init):
             t0 = t_iter = time.perf_counter()
@@ -276,7 +309,7 @@ class _EMMixture(DensityMixin, TorchEstimator):
                 self._set_params(previous)
             else:
                 self._initialize(Xt, gen)
-            bound = prev_bound if warm else -math.inf
+            bound = prev_bound
             bounds, objectives, converged, n_iter = [], [], False, 0
             for n_iter in range(1, self.max_iter + 1):
                 prev = bound
@@ -303,19 +336,7 @@ class _EMMixture(DensityMixin, TorchEstimator):
                       f"{'converged' if converged else 'did not converge'}{extra}")
             if best is None or bound > best[0]:
                 best = (bound, self._get_params(), bounds, objectives, n_iter, converged)
-        bound, params, bounds, objectives, n_iter, converged = best
-        self._set_params(params)
-        self.lower_bound_ = float(bound)
-        self.lower_bounds_ = bounds
-        self.objectives_ = objectives
-        self.n_iter_ = n_iter
-        self.converged_ = converged
-        if not converged and self.max_iter > 0:
-            warnings.warn(
-                f"{type(self).__name__}: EM did not converge in max_iter={self.max_iter} "
-                f"iterations (tol={self.tol}); increase max_iter or tol",
-                ConvergenceWarning, stacklevel=4)
-        return Xt
+        return best
 
     # ----------------------------------------------------------------- E-step and scores
     def _weighted_log_prob(self, X: torch.Tensor) -> torch.Tensor:
@@ -520,6 +541,41 @@ class GaussianMixture(_EMMixture):
         return {"full": (K, d, d), "diag": (K, d), "spherical": (K,),
                 "tied": (d, d)}[self.covariance_type]
 
+    # ---------------------------------------------------------------- fast path
+    def _make_fit_cache(self, X: torch.Tensor):
+        r"""Features of the centred data ``x_c = x - c`` computed once per fit (float64,
+        full/diag, when they fit in ``_FEATURE_BYTES``): ``F = [q(x_c), x_c]`` with
+        ``q(x_c)`` the products ``x_ci x_cj`` (``i <= j``; full) or squares ``x_ci^2``
+        (diag). Both EM steps are then one matrix product with ``F``:
+
+        * M-step: ``R^T F = [sum_n r_nk q(x_cn), sum_n r_nk x_cn]`` (second moments, sums);
+        * E-step: ``||U_k^T (x - mu_k)||^2 = q(x_c) . w_k - 2 x_c^T P_k m_k + m_k^T P_k m_k``
+          with ``P_k = U_k U_k^T``, ``m_k = mu_k - c`` and ``w_k`` the entries of ``P_k``
+          (off-diagonal ones doubled).
+
+        In float32 the expansion of the E-step loses too many digits, so float32 (and
+        spherical/tied) use the direct formulas.
+        """
+        ct = self.covariance_type
+        if X.dtype != torch.float64 or ct not in ("full", "diag"):
+            return None
+        n, d = X.shape
+        m = d * (d + 1) // 2 if ct == "full" else d
+        if n * (m + d) * X.element_size() > _FEATURE_BYTES:
+            return None
+        center = X.mean(0)
+        Xc = X - center
+        if ct == "full":
+            iu, ju = torch.triu_indices(d, d, device=X.device)
+            quad, start = X.new_empty(n, m), 0
+            for i in range(d):  # columns x_ci x_cj, j >= i, in triu_indices order
+                quad[:, start:start + d - i] = Xc[:, i:i + 1] * Xc[:, i:]
+                start += d - i
+        else:
+            iu = ju = None
+            quad = Xc * Xc
+        return {"X": X, "center": center, "F": torch.cat([quad, Xc], 1), "iu": iu, "ju": ju}
+
     # ---------------------------------------------------------------- parameters
     def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor):
         r"""M-step formulas: ``(N_k, means, covariances)`` from responsibilities ``(n, K)``.
@@ -539,19 +595,33 @@ class GaussianMixture(_EMMixture):
         nk_raw = resp.sum(0)
         nk = nk_raw + 10 * eps
         ct, K, d = self.covariance_type, self.n_components, X.shape[1]
-        # centre the data: covariances are shift invariant and this limits cancellation
-        center = X.mean(0)
-        Xc = X - center
-        s1 = resp.T @ Xc                                             # (K, d)
+        cache = self._cached(X)
+        if cache is not None:
+            center = cache["center"]
+            moments = resp.T @ cache["F"]                            # (K, m + d)
+            s1 = moments[:, -d:]
+            if ct == "full":
+                second = X.new_empty(K, d, d)
+                second[:, cache["iu"], cache["ju"]] = moments[:, :-d]
+                second[:, cache["ju"], cache["iu"]] = moments[:, :-d]
+            else:
+                second = moments[:, :-d]
+        else:
+            # centre the data: covariances are shift invariant and this limits cancellation
+            center = X.mean(0)
+            Xc = X - center
+            s1 = resp.T @ Xc                                         # (K, d)
+            second = None
         means = (s1 + nk_raw.unsqueeze(1) * center) / nk.unsqueeze(1)
         mc = means - center
         eye = torch.eye(d, dtype=X.dtype, device=X.device)
         if ct == "full":
-            second = X.new_zeros(K * d, d)
-            for sl in _row_chunks(X.shape[0], K * d, _CHUNK_ELEMENTS_M_STEP):
-                xc, r = Xc[sl], resp[sl]
-                weighted = (r.unsqueeze(2) * xc.unsqueeze(1)).reshape(len(xc), K * d)
-                second.addmm_(weighted.T, xc)
+            if second is None:
+                second = X.new_zeros(K * d, d)
+                for sl in _row_chunks(X.shape[0], K * d, _CHUNK_ELEMENTS_M_STEP):
+                    xc, r = Xc[sl], resp[sl]
+                    weighted = (r.unsqueeze(2) * xc.unsqueeze(1)).reshape(len(xc), K * d)
+                    second.addmm_(weighted.T, xc)
             cross = mc.unsqueeze(2) * s1.unsqueeze(1)                # m_k s_k^T
             scatter = (second.reshape(K, d, d) - cross - cross.mT
                        + nk_raw.view(K, 1, 1) * mc.unsqueeze(2) * mc.unsqueeze(1))
@@ -561,7 +631,8 @@ class GaussianMixture(_EMMixture):
             cov = (Xc.T @ Xc - (nk.unsqueeze(1) * mc).T @ mc) / nk.sum()
             cov = 0.5 * (cov + cov.mT) + self.reg_covar * eye
         else:
-            second = resp.T @ (Xc * Xc)
+            if second is None:
+                second = resp.T @ (Xc * Xc)
             scatter = second - 2.0 * mc * s1 + nk_raw.unsqueeze(1) * mc * mc
             var = scatter / nk.unsqueeze(1) + self.reg_covar
             cov = var if ct == "diag" else var.mean(1)
@@ -660,6 +731,22 @@ class GaussianMixture(_EMMixture):
         K = self.n_components
         U, mu = self._fitted["precisions_cholesky_"], self._fitted["means_"]
         ct = self.covariance_type
+        cache = self._cached(X)
+        if cache is not None:
+            mc = mu - cache["center"]
+            if ct == "full":
+                log_det = torch.log(torch.diagonal(U, dim1=-2, dim2=-1)).sum(-1)
+                P = U @ U.mT
+                Pm = (P @ mc.unsqueeze(2)).squeeze(2)                 # (K, d)
+                iu, ju = cache["iu"], cache["ju"]
+                w = P[:, iu, ju] * torch.where(iu == ju, 1.0, 2.0).to(P.dtype)
+            else:
+                log_det = torch.log(U).sum(1)
+                w = U * U
+                Pm = mc * w
+            coef = torch.cat([w, -2.0 * Pm], 1)                       # (K, m + d)
+            maha = torch.addmm((mc * Pm).sum(1), cache["F"], coef.T)
+            return -0.5 * (d * LOG_2PI + maha) + log_det
         if ct == "full":
             log_det = torch.log(torch.diagonal(U, dim1=-2, dim2=-1)).sum(-1)  # (K,)
             U_cat = U.permute(1, 0, 2).reshape(d, K * d)  # x @ U_cat = [x U_1, ..., x U_K]
