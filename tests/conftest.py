@@ -11,6 +11,7 @@ run by nbval as well (:class:`RunEachNotebookOnce`).
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import defaultdict
 
@@ -81,12 +82,29 @@ class RunEachNotebookOnce:
             config.hook.pytest_deselected(items=dropped)
 
 
+_SHARED_FIXTURE = re.compile(r"@pytest\.fixture\([^)]*scope=[\"'](module|session)[\"']")
+
+
+def _modules_with_shared_fixtures(root) -> set[str]:
+    """Test files (relative paths) that define a module- or session-scoped fixture.
+
+    Their tests run on one worker: split over two, each worker builds the fixture
+    (hw2's graded batch, the student distribution, ...) and the work is done twice."""
+    found = set()
+    for path in sorted((root / "tests").rglob("test_*.py")):
+        if _SHARED_FIXTURE.search(path.read_text(encoding="utf-8")):
+            found.add(path.relative_to(root).as_posix())
+    return found
+
+
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called on the controller
 def pytest_xdist_make_scheduler(config, log):
     """With -n, tests that share state stay on one worker; the rest spread freely.
 
     * A notebook's cells share one kernel: they run on one worker, in order.
     * tests/browser/ shares one JupyterLab server and one Chromium per session.
+    * A test file with a module- or session-scoped fixture runs on one worker,
+      which builds the fixture once.
 
     This replaces ``--dist loadscope`` (pyproject's addopts), which groups by
     file and so keeps notebooks together even where this conftest is not
@@ -99,6 +117,8 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    shared = _modules_with_shared_fixtures(config.rootpath)
+
     class SharedStateScheduling(LoadScopeScheduling):
         # Scopes run whole on one worker; LoadScopeScheduling starts the ones with
         # the most tests first, so notebooks and the browser session lead.
@@ -108,6 +128,8 @@ def pytest_xdist_make_scheduler(config, log):
                 return path
             if path.startswith("tests/browser/"):
                 return "tests/browser"
+            if path in shared:
+                return path
             return nodeid
 
     return SharedStateScheduling(config, log)
