@@ -69,19 +69,18 @@ def _expose_python(scratch: Path) -> str:
     that holds a bind mount of the Python installation only."""
     needed = [os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)]
     needed += [os.path.realpath(p) for p in sys.path if p.endswith("site-packages")]
-    lines, seen = [], set()
-    for k, path in enumerate(dict.fromkeys(needed)):
+    needed = [p for p in dict.fromkeys(needed) if not any(p.startswith(q + "/") for q in needed)]
+    keep, cover, back = [], [], []
+    for k, path in enumerate(needed):
         blocker = _blocking_ancestor(path)
         if blocker is None or blocker == path:
             continue
-        keep = scratch / f"keep{k}"
-        keep.mkdir()
-        lines.append(f"mount --rbind '{path}' '{keep}'")
-        if blocker not in seen:
-            lines.append(f"mount -t tmpfs -o mode=755 tmpfs '{blocker}'")
-            seen.add(blocker)
-        lines += [f"mkdir -p '{path}'", f"mount --rbind '{keep}' '{path}'"]
-    return "\n".join(lines)
+        (scratch / f"keep{k}").mkdir()
+        keep.append(f"mount --rbind '{path}' '{scratch}/keep{k}'")
+        if f"mount -t tmpfs -o mode=755 tmpfs '{blocker}'" not in cover:
+            cover.append(f"mount -t tmpfs -o mode=755 tmpfs '{blocker}'")
+        back += [f"mkdir -p '{path}'", f"mount --rbind '{scratch}/keep{k}' '{path}'"]
+    return "\n".join(keep + cover + back)
 
 
 @pytest.fixture(scope="module")
@@ -180,11 +179,12 @@ def _run(base: Path, stray: Path, escape_file: Path, uid: int, gid: int, name: s
             "earlier result of alice": str(out / "results" / "alice.json"),
             "gradescope folder of alice": str(out / "gradescope" / "alice"),
             "other user's files in /tmp": str(stray),
-            "this repository's coursekit/grading": str(REPO / "coursekit" / "grading"),
         },
         "absent": [str(escape_file), str(dropbox / "planted.py"), str(home / "planted.py")],
         "report": str(report),
     }
+    if _blocking_ancestor(str(REPO / "coursekit")) is None:  # readable by the account
+        config["watch"]["this repository's coursekit/grading"] = str(REPO / "coursekit/grading")
     (base / "config.json").write_text(json.dumps(config))
     for folder, dirs, files in os.walk(base):
         for entry in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
@@ -206,7 +206,10 @@ def _run(base: Path, stray: Path, escape_file: Path, uid: int, gid: int, name: s
     assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
     data = json.loads(report.read_text())
     data.update(account=name, uid_expected=uid, base=str(base), pkg=str(pkg))
-    print(json.dumps({k: data[k] for k in ("account", "seconds", "changed", "appeared")}))
+    summary = {k: data[k] for k in ("account", "uid", "seconds", "changed", "appeared", "tamper")}
+    summary["scores"] = {n: r["score"] for n, r in data["results"].items()}
+    summary["gradescope score"] = data["autograder"]["results"]["score"]
+    print(json.dumps(summary, indent=1))
     return data
 
 

@@ -8,20 +8,22 @@ root variant (``test_hostile.py``) for :func:`tree_digest`.
 
 Steps: record an up-to-date result of another student, hash every watched
 tree, grade the submissions in ONE batch (``grade_batch``, 2 jobs), run the
-Gradescope entry point (``python -m coursekit.grading.autograder``) on one
-upload, hash again, then grade the ``tamper`` submission WITHOUT the
-allow-list (``Limits(confine=False)`` + ``unsafe_no_isolation``, as on a
-machine without Landlock) and record that the trusted process refused to
-record a result after the grading code changed. Writes a JSON report.
+Gradescope entry point (``coursekit.grading.autograder.main``, what the
+bundle's ``run_autograder`` runs) on one upload, hash again, then grade the
+``tamper`` submission WITHOUT the allow-list (``Limits(confine=False)`` +
+``unsafe_no_isolation``, as on a machine without Landlock) and record that
+the trusted process refused to record a result after the grading code
+changed. Writes a JSON report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import stat
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,6 +54,7 @@ def main(config_path: str) -> int:
     with open(config_path) as handle:
         cfg = json.load(handle)
     import coursekit
+    from coursekit.grading import autograder
     from coursekit.grading.batch import (
         checks_fingerprint,
         grade_batch,
@@ -91,19 +94,19 @@ def main(config_path: str) -> int:
         for r in outcome["results"]
     }
 
+    # the Gradescope bundle's entry point (run_autograder runs this main), in this process
     began = time.monotonic()
     ag = cfg["autograder"]
-    done = subprocess.run(
-        [sys.executable, "-I", "-m", "coursekit.grading.autograder", "--source", cfg["course"],
-         "--submission", ag["submission"], "--results", ag["results"], "--homework", hw.slug],
-        capture_output=True, text=True, timeout=300, cwd=cfg["course"],
-    )  # fmt: skip
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = autograder.main(["--source", cfg["course"], "--submission", ag["submission"],
+                                "--results", ag["results"], "--homework", hw.slug])  # fmt: skip
     report["seconds"]["autograder"] = round(time.monotonic() - began, 1)
     report["autograder"] = {
-        "returncode": done.returncode,
-        "stdout": done.stdout[-2000:],
-        "stderr": done.stderr[-2000:],
-        "results": json.loads(open(ag["results"]).read()),
+        "returncode": code,
+        "stdout": stdout.getvalue()[-2000:],
+        "stderr": stderr.getvalue()[-2000:],
+        "results": json.loads(Path(ag["results"]).read_text()),
     }
 
     after = {name: tree_digest(path) for name, path in cfg["watch"].items()}
@@ -123,6 +126,7 @@ def main(config_path: str) -> int:
             cfg["tamper"],
             limits=Limits(mem_bytes=3 * 1024**3, confine=False),
             unsafe_no_isolation=True,
+            include_hidden=False,
             hide=[out],
         )
         report["tamper"] = "not detected"
