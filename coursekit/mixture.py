@@ -267,7 +267,9 @@ class _EMMixture(DensityMixin, TorchEstimator):
     def _fit(self, X) -> torch.Tensor:
         warm = self.warm_start and self.__sklearn_is_fitted__()
         if warm:
-            previous, prev_bound = self._get_params(), self.lower_bound_
+            # after initialize() there is no bound yet: continue from -inf
+            previous = self._get_params()
+            prev_bound = self.__dict__.get("lower_bound_", -math.inf)
             d_prev = self.n_features_in_
         Xt = self._fit_X(X)
         if warm:

@@ -182,6 +182,26 @@ def test_warm_start_continues_like_sklearn(ct):
     np.testing.assert_allclose(ours.means_, cold.means_, atol=1e-9)
     with pytest.raises(ValueError, match="^X: expected 2 features"):
         ours.fit(np.hstack([X, X]))
+    # a warm start right after initialize() starts from the initial parameters
+    stepped = GaussianMixture(3, **{**kw, "max_iter": 9}).initialize(X).fit(X)
+    np.testing.assert_allclose(stepped.means_, cold.means_, atol=1e-9)
+
+
+def test_stepping_em_by_hand_answers_in_the_kind_of_x():
+    from coursekit.mixture import em_trace
+
+    X = blobs(seed=9)
+    gm = GaussianMixture(3, random_state=0, **same_init(X, 3)).initialize(X)
+    log_resp, mean_ll = gm.e_step(X)
+    assert isinstance(log_resp, np.ndarray) and isinstance(mean_ll, float)
+    gm.m_step(X, log_resp)
+    trace = em_trace(gm, X, 2)
+    assert all(isinstance(v, np.ndarray) for v in trace.values())
+    t_trace = em_trace(gm, torch.as_tensor(X), 2)
+    assert all(isinstance(v, torch.Tensor) for v in t_trace.values())
+    # the same numbers as scikit-learn after 1 + 2 + 2 iterations from the same start
+    sk = SkGaussianMixture(3, max_iter=5, tol=0.0, **same_init(X, 3)).fit(X)
+    np.testing.assert_allclose(gm.means_, sk.means_, atol=1e-9)
 
 
 def test_verbose_and_verbose_interval(capsys):

@@ -21,7 +21,9 @@ one module per topic:
 * :mod:`~coursekit.latent.quadrature`: ``log p(x)``, the ELBO and the KL gap of a
   1-D latent, exactly, by quadrature (example posteriors included).
 
-Conventions: torch in, torch out; NumPy arrays are accepted and become float64;
+Conventions: torch in, torch out; NumPy arrays are accepted and become float64 (the
+fitted estimators ``PPCA``/``MixturePPCA`` instead answer NumPy with NumPy, see
+:mod:`coursekit.estimator`);
 the latent/event dimension is the last one; log-densities are summed over it.
 Bad input raises ``TypeError``/``ValueError`` naming the argument.
 """
