@@ -10,9 +10,10 @@ Reports, per configuration: the final mean log-likelihood and its difference fro
 scikit-learn's (must be within 1e-4), the largest parameter difference, the median
 wall time of the repeats and the time ratio coursekit / scikit-learn (< 1: coursekit
 is faster). Runs are interleaved (every configuration once per repeat, so background
-load hits all alike) and the whole table is measured twice: with the default thread
-count and with one thread for both libraries (torch and the BLAS under NumPy,
-through threadpoolctl), which is the ratio least disturbed by a loaded machine.
+load hits all alike) and the whole table is measured twice: first with one thread
+for both libraries (torch and the BLAS under NumPy, through threadpoolctl), the
+ratio least disturbed by a loaded machine, then with the default thread count. The
+result file is rewritten after each of the two phases.
 
 Usage::
 
@@ -171,16 +172,26 @@ def main(argv=None) -> None:
 
     default_threads = torch.get_num_threads()
     load_before = os.getloadavg()
-    t_default, f_default = measure(configs + cuda_configs, X, Xt, inits, args, None)
-    t_single, f_single = measure(configs, X, Xt, inits, args, 1)
+    # one thread first: the ratio least disturbed by load; the report is rewritten after
+    # each phase, so a long default-thread phase on a loaded machine loses nothing
+    phases = [("1", 1, configs), (f"default ({default_threads})", None,
+                                    configs + cuda_configs)]
+    done = []
+    for label, threads, phase_configs in phases:
+        times, fits = measure(phase_configs, X, Xt, inits, args, threads)
+        done.append((label, phase_configs, times, fits))
+        write_report(args, done, len(phases), default_threads, load_before)
+
+
+def write_report(args, done, n_phases, default_threads, load_before) -> None:
     load_after = os.getloadavg()
+    rows, failures = [], []
+    for label, phase_configs, times, fits in done:
+        r, f = table(phase_configs, times, fits, label)
+        rows += r
+        failures += f
 
-    rows, failures = table(configs + cuda_configs, t_default, f_default,
-                           f"default ({default_threads})")
-    rows_1, failures_1 = table(configs, t_single, f_single, "1")
-    failures += failures_1
-
-    def summary(times, ct, kind):
+    def ratio(times, ct, kind):
         ck = statistics.median(times[("coursekit", ct, kind, "cpu", "float64")])
         sk = statistics.median(times[("scikit-learn", ct, "numpy", "cpu", "float64")])
         return f"{ck / sk:.2f}"
@@ -200,13 +211,16 @@ def main(argv=None) -> None:
         "Time ratio = coursekit median time / scikit-learn median time under the same "
         "thread setting (< 1: coursekit faster):",
         "",
-        "| covariance | input | ratio, default threads | ratio, 1 thread |",
-        "|---|---|---|---|",
+        "| covariance | input | " + " | ".join(f"ratio, threads = {d[0]}" for d in done) + " |",
+        "|---|---|" + "---|" * len(done),
     ]
     for ct in ("full", "diag"):
         for kind in ("numpy", "tensor"):
-            lines.append(f"| {ct} | {kind} | {summary(t_default, ct, kind)} | "
-                         f"{summary(t_single, ct, kind)} |")
+            lines.append(f"| {ct} | {kind} | "
+                         + " | ".join(ratio(d[2], ct, kind) for d in done) + " |")
+    if len(done) < n_phases:
+        lines += ["", f"(Phase {len(done) + 1} of {n_phases}, the default thread count, "
+                      "was still running when this file was written.)"]
     lines += [
         "",
         f"Log-likelihood check (float64, |coursekit - scikit-learn| <= {LL_TOLERANCE:g}): "
@@ -219,7 +233,6 @@ def main(argv=None) -> None:
         "| vs sklearn | max param diff | times (s) | median (s) | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
-        *rows_1,
         "",
         "Max param diff = largest absolute difference from scikit-learn's fitted `means_` "
         "and `covariances_`.",
@@ -231,7 +244,7 @@ def main(argv=None) -> None:
         "Machine:",
         "",
         f"- 2-core CPU VM ({cpu_model()}; `os.cpu_count()` = {os.cpu_count()}), shared with "
-        "other jobs: load average (1 min) before/after "
+        "other jobs: load average (1 min) at start / at this write "
         f"{load_before[0]:.2f} / {load_after[0]:.2f}, so absolute times carry noise; the "
         "interleaved repeats and the 1-thread ratio are the robust numbers",
         f"- default threads: torch {default_threads}; NumPy BLAS {blas_of_numpy()}",
@@ -243,7 +256,7 @@ def main(argv=None) -> None:
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    print(text)
+    print(text, flush=True)
 
 
 if __name__ == "__main__":
