@@ -100,3 +100,13 @@ def test_every_app_builds_its_controls_with_the_factory():
                 ELBOGapExplorer(), EstimatorVarianceExplorer()):
         for name, widget in app.controls.items():
             assert {"coursekit-control", f"coursekit-control-{name}"} <= set(widget._dom_classes)
+
+
+def test_show_displays_the_app_once_and_returns_none(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    app = ToyDensityExplorer()
+    assert app.show() is None  # a cell ending in .show() displays nothing more
+    assert len(shown) == 1 and shown[0] is app.widget()

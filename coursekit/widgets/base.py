@@ -200,12 +200,14 @@ class App:
             self.refresh()
         return self._box
 
-    def show(self):
-        """Display the app in the notebook (one call per app)."""
+    def show(self) -> None:
+        """Display the app in the notebook (one call per app).
+
+        Returns None, like ``plt.show()``: a cell ending in ``App(...).show()``
+        would otherwise display the returned app a second time."""
         from IPython.display import display
 
         display(self.widget())
-        return self
 
     def _ipython_display_(self):
         self.show()
