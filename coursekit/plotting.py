@@ -152,14 +152,18 @@ def image_grid(
     vmax: float | None = None,
     pad: int = 1,
     title: str | None = None,
+    gap_color: str = "#b8c4d6",
 ):
-    """Tile images into one picture.
+    """Tile images into one picture, separated by ``pad`` pixels of ``gap_color``.
 
     Args:
         images: ``(n, h*w)`` flat vectors (or one ``(h*w,)`` vector), ``(n, h, w)``
             or ``(n, 1, h, w)``.
         nrow: images per row (default: about square).
         shape: ``(h, w)`` used to unflatten flat vectors (8x8 digits by default).
+        gap_color: colour of the gaps; a light blue-grey by default, because a
+            white gap next to the white background of digits drawn with
+            ``gray_r`` would make neighbouring tiles run together.
     """
     imgs = _to_numpy(images).astype(np.float32)
     if imgs.ndim == 1:  # one flat image
@@ -185,7 +189,7 @@ def image_grid(
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h,
                pad + c * (w + pad): pad + c * (w + pad) + w] = imgs[i]
     ax = ax or plt.gca()
-    cm = plt.get_cmap(cmap).with_extremes(bad="white")
+    cm = plt.get_cmap(cmap).with_extremes(bad=gap_color)
     ax.imshow(canvas, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -44,6 +44,22 @@ def test_image_grid_places_each_image():
     plt.close(fig2)
 
 
+def test_image_grid_gaps_stand_out_from_a_white_background():
+    """Digits drawn with gray_r have a white background: the gaps between tiles must
+    not be white too, or neighbouring digits run together."""
+    from matplotlib.colors import to_rgba
+
+    fig, ax = plt.subplots()
+    image_grid(torch.zeros(4, 64), nrow=2, ax=ax)  # four blank (white) tiles
+    image = ax.images[0]
+    rgba = image.to_rgba(image.get_array())  # NaN gaps get the colormap's "bad" colour
+    tile, gap = rgba[1, 1], rgba[0, 0]
+    np.testing.assert_allclose(tile, to_rgba("white"))
+    assert np.abs(tile[:3] - gap[:3]).max() > 0.1, (tile, gap)
+    np.testing.assert_allclose(rgba[9, 5], gap)  # the row between the tiles
+    plt.close(fig)
+
+
 def test_plot_history_draws_train_and_val():
     hist = History(train={"loss": [3.0, 2.0, 1.0, 0.5]}, val={"loss": [1.5, 0.6]})
     fig, ax = plt.subplots()
