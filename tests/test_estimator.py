@@ -243,3 +243,16 @@ def test_new_init_params_start_at_data_points(init, est_cls):
     want = 1.0 / len(X) if est_cls is GaussianMixture else 1.0 / 3
     np.testing.assert_allclose(est.weights_, want, rtol=1e-9)
     assert np.isfinite(est.fit(X).score(X))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("est", ALL, ids=lambda e: type(e).__name__)
+def test_cuda_tensor_in_cuda_tensor_out(est):
+    X = blobs(seed=10)
+    on_gpu = clone(est).fit(torch.as_tensor(X, device="cuda"))
+    assert on_gpu.score_samples(torch.as_tensor(X, device="cuda")).device.type == "cuda"
+    numpy_on_gpu = clone(est).set_params(device="cuda").fit(X)
+    out = numpy_on_gpu.score_samples(X)
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_allclose(out, clone(est).fit(X).score_samples(X), rtol=1e-6, atol=1e-6)
