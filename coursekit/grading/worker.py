@@ -42,6 +42,8 @@ import os
 import sys
 import traceback
 
+# isolation is imported now: after dropping privileges the package may be unreadable
+from coursekit.grading import isolation
 from coursekit.grading.wire import PlainDataError, decode, encode
 from coursekit.runtime import seed_everything
 
@@ -246,8 +248,6 @@ def confine(sandbox: str, private: list[str], forbidden_files: list[str]) -> dic
     inside an allowed folder. Returns ``{"landlock": ..., "seccomp": ...}``:
     what was applied, or ``"failed (...)"``.
     """
-    from coursekit.grading import isolation
-
     applied: dict = {}
     try:
         applied["landlock"] = isolation.lock_down(sandbox, private, forbidden_files)

@@ -106,7 +106,9 @@ def test_worker_is_isolated(tmp_path):
 
 
 def test_worker_imports_only_the_wire_format_and_runtime():
-    """The untrusted entry point loads no grader code (checks, reference, sandbox)."""
+    """The untrusted entry point loads no grader code (checks, reference, sandbox); it
+    loads the isolation code up front (after dropping privileges the package may be
+    unreadable: a course under /root or a 700 temp folder)."""
     code = (
         "import sys, coursekit.grading.worker; "
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('coursekit'))))"
@@ -117,6 +119,7 @@ def test_worker_imports_only_the_wire_format_and_runtime():
     assert out == [
         "coursekit",
         "coursekit.grading",
+        "coursekit.grading.isolation",
         "coursekit.grading.wire",
         "coursekit.grading.worker",
         "coursekit.runtime",
