@@ -174,6 +174,8 @@ def test_estimator_fit_score_sample(name):
     assert per_sample.shape == (len(X),) and torch.isfinite(per_sample).all()
     assert model.score(X) == pytest.approx(float(per_sample.mean()), rel=1e-12)
     same = build().fit(X.numpy()).score_samples(X.numpy())
+    assert isinstance(same, np.ndarray)  # array in, same array out
+    same = torch.from_numpy(same)
     torch.testing.assert_close(same.to(per_sample.dtype), per_sample, rtol=1e-10, atol=1e-10)
     drawn = _points(model.sample(7))
     assert drawn.shape == (7, X.shape[1]) and torch.isfinite(drawn).all()
