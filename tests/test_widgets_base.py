@@ -1,5 +1,6 @@
 """The App pattern and the toy density explorer, driven without a browser."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -106,7 +107,28 @@ def test_show_displays_the_app_once_and_returns_none(monkeypatch):
     import IPython.display
 
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
     app = ToyDensityExplorer()
     assert app.show() is None  # a cell ending in .show() displays nothing more
-    assert len(shown) == 1 and shown[0] is app.widget()
+    assert len(shown) == 1
+    bundle, raw = shown[0]
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert raw and view["model_id"] == app.widget().model_id  # the live widget
+
+
+def test_the_display_bundle_carries_a_picture_for_places_without_a_kernel():
+    """nbconvert, GitHub and PDFs cannot run widgets: they show the bundle's PNG, which is
+    the figure the app starts with (the PNG render() draws), not "VBox(...)"."""
+    import base64
+
+    from coursekit.widgets.base import figure_output
+
+    app = ToyDensityExplorer()
+    bundle = app.display_bundle()
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG")
+    fig = app.render()
+    expected = figure_output(fig)["data"]["image/png"]
+    plt.close(fig)
+    assert bundle["image/png"] == expected  # same state, same pixels
+    assert "VBox" not in bundle["text/plain"] and "ToyDensityExplorer" in bundle["text/plain"]

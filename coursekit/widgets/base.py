@@ -203,11 +203,26 @@ class App:
     def show(self) -> None:
         """Display the app in the notebook (one call per app).
 
+        The display bundle holds the live widget and, as a fallback, a PNG of the
+        figure it starts with: JupyterLab shows the widget (its renderer ranks
+        first), while places without a kernel (nbconvert HTML, GitHub, a PDF)
+        show the picture instead of the text "VBox(...)".
+
         Returns None, like ``plt.show()``: a cell ending in ``App(...).show()``
         would otherwise display the returned app a second time."""
         from IPython.display import display
 
-        display(self.widget())
+        display(self.display_bundle(), raw=True)
+
+    def display_bundle(self) -> dict:
+        """The MIME bundle :meth:`show` displays: the widget view, the current figure
+        as ``image/png`` and a ``text/plain`` line that says what this is."""
+        box = self.widget()
+        bundle = dict(box._repr_mimebundle_() or {})
+        bundle["image/png"] = self._output.outputs[0]["data"]["image/png"]
+        bundle["text/plain"] = (f"<{type(self).__name__}: an interactive app; run the "
+                                "notebook in JupyterLab to use its controls>")
+        return bundle
 
     def _ipython_display_(self):
         self.show()
