@@ -122,7 +122,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 SOURCE="${{COURSEKIT_AG_SOURCE:-/autograder/source}}"
 SUBMISSION="${{COURSEKIT_AG_SUBMISSION:-/autograder/submission}}"
 RESULTS="${{COURSEKIT_AG_RESULTS:-/autograder/results/results.json}}"
-PYTHON="${{COURSEKIT_AG_PYTHON:-{venv}/bin/python}}"
+PYTHON="${{COURSEKIT_AG_PYTHON:-{venv}/bin/python}}"{unsafe}
 mkdir -p "$(dirname "$RESULTS")"
 rm -f "$RESULTS"
 cd "$SOURCE" || exit 1
@@ -154,8 +154,12 @@ def _add_file(archive: zipfile.ZipFile, data: bytes, name: str, executable: bool
     archive.writestr(info, data)
 
 
-def build_bundle(hw: Homework, out: str | Path) -> Path:
-    """Write the autograder zip for ``hw`` to ``out``; returns its path."""
+def build_bundle(hw: Homework, out: str | Path, unsafe_no_isolation: bool = False) -> Path:
+    """Write the autograder zip for ``hw`` to ``out``; returns its path.
+
+    ``unsafe_no_isolation`` makes ``run_autograder`` set
+    ``COURSEKIT_AG_UNSAFE_NO_ISOLATION=1``: grade even where Landlock is missing
+    (otherwise the grader refuses and every upload scores 0 with that message)."""
     if hw.master_dir is None:
         raise ValueError(f"gradescope: {hw.slug} has no solutions/ copy to build from")
     out = Path(out)
@@ -170,7 +174,9 @@ def build_bundle(hw: Homework, out: str | Path) -> Path:
     with zipfile.ZipFile(out, "w") as archive:
         _add_file(archive, setup.encode(), "setup.sh", executable=True)
         _add_file(archive, _lock_text(pins).encode(), "requirements.lock")
-        _add_file(archive, RUN_AUTOGRADER.format(slug=hw.slug, venv=VENV).encode(),
+        unsafe = ("\nexport COURSEKIT_AG_UNSAFE_NO_ISOLATION=1  # built with --unsafe-no-isolation"
+                  if unsafe_no_isolation else "")
+        _add_file(archive, RUN_AUTOGRADER.format(slug=hw.slug, venv=VENV, unsafe=unsafe).encode(),
                   "run_autograder", executable=True)
         _add_tree(archive, package, "coursekit")
         for name in ("pyproject.toml", "README.md", "LICENSE"):

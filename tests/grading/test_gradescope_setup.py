@@ -112,3 +112,13 @@ fi
 def test_run_autograder_uses_the_venv_python(bundle):
     script = (bundle / "run_autograder").read_text()
     assert f'PYTHON="${{COURSEKIT_AG_PYTHON:-{VENV}/bin/python}}"' in script
+
+
+def test_an_unsafe_bundle_says_so_in_run_autograder(tmp_path):
+    root = Path(__file__).parent / "fixtures" / "course"
+    hw = resolve_homework("hw0", root)
+    for unsafe in (False, True):
+        path = build_bundle(hw, tmp_path / f"hw0_{unsafe}.zip", unsafe_no_isolation=unsafe)
+        with zipfile.ZipFile(path) as z:
+            script = z.read("run_autograder").decode()
+        assert ("export COURSEKIT_AG_UNSAFE_NO_ISOLATION=1" in script) == unsafe
