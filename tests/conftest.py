@@ -211,7 +211,18 @@ def _table(tr, times: dict[str, float], flag_over: float | None = None) -> None:
     tr.write_line(f"{'total':<{width}}  {sum(times.values()):7.1f} s")
 
 
+def _allow_grading_without_isolation() -> None:
+    """On a machine whose kernel cannot confine student code (macOS, Windows, Linux
+    without Landlock) the grader refuses to run unless told it may: the test suite
+    says so, and the tests that need the allow-list skip themselves there."""
+    from coursekit.grading import isolation
+
+    if not isolation.available(check_userns=False)["isolated"]:
+        os.environ.setdefault(isolation.UNSAFE_ENV, "1")
+
+
 def pytest_configure(config):
+    _allow_grading_without_isolation()
     config.pluginmanager.register(RunEachNotebookOnce(), "coursekit-run-each-notebook-once")
     if not hasattr(config, "workerinput"):  # the reports reach the controller, not workers
         config.pluginmanager.register(RunTimes(), "coursekit-run-times")
