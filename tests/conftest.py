@@ -11,12 +11,12 @@ run by nbval as well (:class:`RunEachNotebookOnce`).
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections import defaultdict
 
 import matplotlib
 import pytest
+from suite_plugins import RunEachNotebookOnce, is_notebook, modules_with_shared_fixtures
 
 matplotlib.use("Agg")
 
@@ -29,14 +29,10 @@ NOTEBOOK_BUDGET_SECONDS = 180  # what a lecture may take on a 2-core CPU (see RE
 RUN_ALL_PROPERTY = "run_all_seconds"
 
 
-def _is_notebook(path: str) -> bool:
-    return path.endswith(".ipynb")
-
-
 @pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(config, items):
     for item in items:  # nbval's cells, so that `-m "not notebook"` leaves them out
-        if _is_notebook(str(item.path)):
+        if is_notebook(str(item.path)):
             item.add_marker(pytest.mark.notebook)
 
     import torch
@@ -47,54 +43,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
-
-
-def _run_by_browser(items) -> set[str]:
-    """Notebooks that tests/browser/test_run_all.py runs in this session, where its
-    browser works (under CI it must: there a missing browser fails those tests)."""
-    paths = {str(item.callspec.params["nb"].resolve()) for item in items
-             if item.nodeid.startswith("tests/browser/test_run_all.py::")
-             and hasattr(item, "callspec") and "nb" in item.callspec.params}
-    if not paths:
-        return set()
-    from coursekit import browser_env
-
-    return paths if browser_env.in_ci() or browser_env.browser_status()[0] else set()
-
-
-class RunEachNotebookOnce:
-    """A lecture that the browser suite runs (Run All Cells in JupyterLab, every
-    error output checked, then every app driven) is not also run by nbval: its
-    cells are deselected, so each lecture executes once per test run. Without a
-    browser, or with the browser tests deselected (``-m "not browser"``, ``-k``,
-    ``pytest lectures/``), nbval runs it as before."""
-
-    @pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they will
-    def pytest_collection_modifyitems(self, config, items):
-        by_browser = _run_by_browser(items)
-        if not by_browser:
-            return
-        dropped = [item for item in items
-                   if _is_notebook(str(item.path)) and str(item.path.resolve()) in by_browser]
-        if dropped:
-            keep = set(map(id, dropped))
-            items[:] = [item for item in items if id(item) not in keep]
-            config.hook.pytest_deselected(items=dropped)
-
-
-_SHARED_FIXTURE = re.compile(r"@pytest\.fixture\([^)]*scope=[\"'](module|session)[\"']")
-
-
-def _modules_with_shared_fixtures(root) -> set[str]:
-    """Test files (relative paths) that define a module- or session-scoped fixture.
-
-    Their tests run on one worker: split over two, each worker builds the fixture
-    (hw2's graded batch, the student distribution, ...) and the work is done twice."""
-    found = set()
-    for path in sorted((root / "tests").rglob("test_*.py")):
-        if _SHARED_FIXTURE.search(path.read_text(encoding="utf-8")):
-            found.add(path.relative_to(root).as_posix())
-    return found
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called on the controller
@@ -117,14 +65,14 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    shared = _modules_with_shared_fixtures(config.rootpath)
+    shared = modules_with_shared_fixtures(config.rootpath)
 
     class SharedStateScheduling(LoadScopeScheduling):
         # Scopes run whole on one worker; LoadScopeScheduling starts the ones with
         # the most tests first, so notebooks and the browser session lead.
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            if _is_notebook(path):
+            if is_notebook(path):
                 return path
             if path.startswith("tests/browser/"):
                 return "tests/browser"
@@ -137,7 +85,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 def _part(path: str) -> str:
     """The part of the suite a test file belongs to, for the time summary."""
-    if _is_notebook(path) or path == "tests/test_notebooks.py":
+    if is_notebook(path) or path == "tests/test_notebooks.py":
         return "notebooks"
     if path.startswith("tests/browser/"):
         return "browser"
@@ -174,7 +122,7 @@ class RunTimes:
                 if name == RUN_ALL_PROPERTY:
                     notebook, seconds = value
                     self.run_all[notebook] = seconds
-        if _is_notebook(path):
+        if is_notebook(path):
             self.notebooks[path] += report.duration
 
     def pytest_terminal_summary(self, terminalreporter, config):

@@ -69,7 +69,7 @@ class _Hook:
 
 @pytest.mark.parametrize("browser_works", [True, False])
 def test_a_lecture_runs_once_in_the_browser_or_else_in_nbval(monkeypatch, browser_works):
-    from conftest import RunEachNotebookOnce
+    from suite_plugins import RunEachNotebookOnce
 
     from coursekit import browser_env
 
