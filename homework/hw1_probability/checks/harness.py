@@ -12,48 +12,17 @@ the student's in the ``submission`` module for the duration of the call only
 
 from __future__ import annotations
 
-import contextlib
-import functools
-
 import submission
 
+from coursekit.grading.helper_swap import swap_helpers
+
 HELPER_NAMES = ("gaussian_log_density",)
-_MISSING = object()
 
 
-@contextlib.contextmanager
 def helpers_from(source):
     """Within the block, ``submission``'s helper functions are the ones defined by the
-    Python text ``source`` (nothing changes when ``source`` is None). The replacements
-    refuse to run once the block is left."""
-    if source is None:
-        yield
-        return
-    namespace = {"__name__": "graded_helpers"}
-    exec(compile(str(source), "<graded helpers>", "exec"), namespace)  # noqa: S102
-    active = [True]
-
-    def guarded(func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            if not active[0]:
-                raise RuntimeError("helper used outside the check that provided it")
-            return func(*args, **kwargs)
-
-        return wrapper
-
-    provided = {n: guarded(namespace[n]) for n in HELPER_NAMES if n in namespace}
-    saved = {n: submission.__dict__.get(n, _MISSING) for n in provided}
-    submission.__dict__.update(provided)
-    try:
-        yield
-    finally:
-        active[0] = False
-        for n, value in saved.items():
-            if value is _MISSING:
-                submission.__dict__.pop(n, None)
-            else:
-                submission.__dict__[n] = value
+    Python text ``source`` (nothing changes when ``source`` is None)."""
+    return swap_helpers(submission, source, HELPER_NAMES)
 
 
 def em_step(x, weights, means, covs, helpers=None):
