@@ -150,15 +150,19 @@ def lab_command(python: Path, extra_args: list[str]) -> list[str]:
     cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}"]
     if (ROOT / FIRST_LECTURE).exists():
         cmd.append(f"--LabApp.default_url=/lab/tree/{FIRST_LECTURE}")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
+    if running_as_root():  # containers often run as root
         cmd.append("--ServerApp.allow_root=True")
     return cmd + list(extra_args)
+
+
+def running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def lab(python: Path, extra_args: list[str]) -> int:
     say("opening JupyterLab at the first lecture (Ctrl-C twice to stop)")
     cmd = lab_command(python, extra_args)
-    if "--ServerApp.allow_root=True" in cmd:
+    if running_as_root():
         say("running as root: passing --allow-root to JupyterLab")
     try:
         return subprocess.call(cmd, cwd=ROOT)
@@ -169,7 +173,7 @@ def lab(python: Path, extra_args: list[str]) -> int:
 def offline_prefix() -> list[str]:
     """A command prefix that runs a program with no network but loopback, if this
     machine allows it (Linux, root, util-linux ``unshare`` and iproute2 ``ip``)."""
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+    if not sys.platform.startswith("linux") or not running_as_root():
         return []
     prefix = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
     try:

@@ -13,8 +13,9 @@ import importlib.util
 import platform
 import sys
 
+from coursekit.runtime import TORCH_CPU_INDEX
+
 OK, MISSING, WARN, FAIL = "ok", "missing", "warn", "FAIL"
-CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def _has(module: str) -> bool:
@@ -29,7 +30,7 @@ def torch_build_row(torch) -> tuple[str, str, str]:
         return ("torch", WARN,
                 f"{torch.__version__} is a CUDA {cuda} build but no usable NVIDIA GPU was "
                 f"found; the CPU build is ~3 GB smaller: .venv/bin/pip install "
-                f"--force-reinstall torch --index-url {CPU_INDEX}")
+                f"--force-reinstall torch --index-url {TORCH_CPU_INDEX}")
     build = f"CUDA {cuda}" if cuda else "CPU build"
     return ("torch", OK, f"{torch.__version__} ({build})")
 

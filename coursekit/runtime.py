@@ -18,6 +18,9 @@ import numpy as np
 import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+# where PyTorch publishes its CPU-only wheels (doctor's advice, the Gradescope image;
+# course.py keeps its own copy: it runs before coursekit is installed)
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def _mps_available() -> bool:

@@ -30,8 +30,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from coursekit.grading.homework import Homework
+from coursekit.runtime import TORCH_CPU_INDEX as CPU_INDEX
 
-CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 VENV = "/autograder/venv"
 # packages that only the CUDA builds of torch pull in: the CPU build has none of them
 CUDA_ONLY = re.compile(r"^(nvidia-.*|triton|cuda-.*)$")
