@@ -6,6 +6,10 @@ r"""Autoregressive models (lecture 05): exact likelihoods by the chain rule.
   ``conditional_params`` with teacher forcing, exact ``log_prob``, ancestral
   ``sample`` with optional observed dimensions) and the output heads;
 * :mod:`~coursekit.autoregressive.masks`: MADE's degrees, masks and ``MaskedLinear``.
+* :mod:`~coursekit.autoregressive.fvsbn`: :class:`FVSBN`, a logistic regression per dimension;
+* :mod:`~coursekit.autoregressive.nade`: :class:`NADE`, shared weights and a running sum;
+* :mod:`~coursekit.autoregressive.made`: :class:`MADE`, a masked MLP, with order-agnostic
+  training (:func:`order_agnostic_loss`, :meth:`MADE.log_prob_ensemble`).
 """
 
 from coursekit.autoregressive.base import (
@@ -17,6 +21,8 @@ from coursekit.autoregressive.base import (
     make_output,
     nll_loss,
 )
+from coursekit.autoregressive.fvsbn import FVSBN
+from coursekit.autoregressive.made import MADE, order_agnostic_loss
 from coursekit.autoregressive.masks import (
     MaskedLinear,
     connectivity,
@@ -24,13 +30,17 @@ from coursekit.autoregressive.masks import (
     input_degrees,
     made_masks,
 )
+from coursekit.autoregressive.nade import NADE
 
 __all__ = [
     "AutoregressiveModel",
     "BernoulliOutput",
+    "FVSBN",
     "GaussianOutput",
+    "MADE",
     "MaskedLinear",
     "MixtureOfGaussiansOutput",
+    "NADE",
     "connectivity",
     "count_parameters",
     "hidden_degrees",
@@ -38,4 +48,5 @@ __all__ = [
     "made_masks",
     "make_output",
     "nll_loss",
+    "order_agnostic_loss",
 ]

@@ -190,6 +190,31 @@ class AutoregressiveModel(nn.Module):
         r"""Exact ``\log p(x) = \sum_j \log p(x_j \mid x_{<j})``, ``(batch,)``."""
         return self.log_prob_per_dim(x).sum(-1)
 
+    def _sampling_start(self, n, observed, observed_mask, generator
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Generator | None]:
+        """The checked start of ancestral sampling, shared by every sampler.
+
+        Returns ``x (n, features)`` (the observed values where ``keep``, zeros elsewhere),
+        ``keep (n, features)`` (bool) and the generator (``None`` for torch's global one).
+        """
+        n = check_count(n, "n")
+        device, dtype = self._param_device()
+        gen = None if generator is None else as_generator(generator, "generator", device)
+        x = torch.zeros(n, self.features, device=device, dtype=dtype)
+        keep = torch.zeros(n, self.features, dtype=torch.bool, device=device)
+        if (observed is None) != (observed_mask is None):
+            raise ValueError("observed, observed_mask: give both or neither")
+        if observed is not None:
+            observed = torch.as_tensor(observed, dtype=dtype, device=device)
+            keep = torch.as_tensor(observed_mask, dtype=torch.bool, device=device)
+            for name, t in (("observed", observed), ("observed_mask", keep)):
+                if tuple(t.shape) not in ((self.features,), (n, self.features)):
+                    raise ValueError(f"{name}: expected shape ({self.features},) or "
+                                     f"({n}, {self.features}), got {tuple(t.shape)}")
+            keep = keep.expand(n, -1)
+            x = self._check_x(torch.where(keep, observed.expand(n, -1), x), "observed")
+        return x, keep, gen
+
     @torch.no_grad()
     def sample(self, n: int, observed: torch.Tensor | None = None,
                observed_mask: torch.Tensor | None = None,
@@ -209,20 +234,7 @@ class AutoregressiveModel(nn.Module):
         Returns:
             ``(n, features)``.
         """
-        n = check_count(n, "n")
-        device, dtype = self._param_device()
-        gen = None if generator is None else as_generator(generator, "generator", device)
-        x = torch.zeros(n, self.features, device=device, dtype=dtype)
-        keep = torch.zeros(n, self.features, dtype=torch.bool, device=device)
-        if (observed is None) != (observed_mask is None):
-            raise ValueError("observed, observed_mask: give both or neither")
-        if observed is not None:
-            observed = torch.as_tensor(observed, dtype=dtype, device=device).expand(n, -1)
-            keep = torch.as_tensor(observed_mask, dtype=torch.bool, device=device).expand(n, -1)
-            if observed.shape != (n, self.features) or keep.shape != (n, self.features):
-                raise ValueError(f"observed, observed_mask: expected shape ({self.features},) "
-                                 f"or ({n}, {self.features}), got {tuple(observed.shape)}")
-            x = torch.where(keep, observed, x)
+        x, keep, gen = self._sampling_start(n, observed, observed_mask, generator)
         was_training = self.training
         self.eval()
         try:
