@@ -10,6 +10,10 @@ r"""Autoregressive models (lecture 05): exact likelihoods by the chain rule.
 * :mod:`~coursekit.autoregressive.nade`: :class:`NADE`, shared weights and a running sum;
 * :mod:`~coursekit.autoregressive.made`: :class:`MADE`, a masked MLP, with order-agnostic
   training (:func:`order_agnostic_loss`, :meth:`MADE.log_prob_ensemble`).
+* :mod:`~coursekit.autoregressive.pixelcnn`: :class:`MaskedConv2d`, :class:`PixelCNN` (with
+  its blind spot) and :class:`GatedPixelCNN` (vertical and horizontal stacks, no blind spot);
+* :mod:`~coursekit.autoregressive.transformer`: :class:`CausalTransformer`, decoder-only;
+* :mod:`~coursekit.autoregressive.receptive_field`: :func:`receptive_field` by gradients.
 """
 
 from coursekit.autoregressive.base import (
@@ -31,16 +35,23 @@ from coursekit.autoregressive.masks import (
     made_masks,
 )
 from coursekit.autoregressive.nade import NADE
+from coursekit.autoregressive.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN
+from coursekit.autoregressive.receptive_field import receptive_field
+from coursekit.autoregressive.transformer import CausalTransformer
 
 __all__ = [
     "AutoregressiveModel",
     "BernoulliOutput",
+    "CausalTransformer",
     "FVSBN",
+    "GatedPixelCNN",
     "GaussianOutput",
     "MADE",
+    "MaskedConv2d",
     "MaskedLinear",
     "MixtureOfGaussiansOutput",
     "NADE",
+    "PixelCNN",
     "connectivity",
     "count_parameters",
     "hidden_degrees",
@@ -49,4 +60,5 @@ __all__ = [
     "make_output",
     "nll_loss",
     "order_agnostic_loss",
+    "receptive_field",
 ]
