@@ -165,6 +165,40 @@ def _as_homework(hw: str | Homework, root) -> Homework:
     return resolve_homework(hw, root)
 
 
+def _submission_file(given, name: str, expected: str) -> Path:
+    """``given`` or ``given/submission.py``; ``ValueError`` naming ``name`` when missing."""
+    path = Path(given)
+    if path.is_dir():
+        path = path / "submission.py"
+    if not path.is_file():
+        raise ValueError(f"{name}: {expected}, got {path}")
+    return path
+
+
+def _run_sandboxed(hw: Homework, submission: Path, specs: list[CheckSpec], reference, *,
+                   hide: list | None = None, limits: Limits | None = None, slot: int = 0,
+                   require_isolation: bool = True) -> tuple[list[dict], Sandbox]:
+    """Run ``specs`` on ``submission`` in a fresh :class:`Sandbox` (``solutions/`` and
+    ``hide`` hidden from it) and close it; returns the check results and the closed
+    sandbox (its output, defences and usage go into the summary)."""
+    sandbox = Sandbox(
+        submission,
+        hw.harness_file(),
+        hide=[str(hw.root / "solutions"), *(hide or [])],
+        limits=limits or Limits(),
+        slot=slot,
+        forbidden=list(hw.forbidden_modules),
+        homework=hw.id,
+        require_isolation=require_isolation,
+    )
+    try:
+        checks = run_checks(specs, sandbox, reference)
+    finally:
+        sandbox.close()
+        sandbox.release_uid()
+    return checks, sandbox
+
+
 def grade_submission(
     hw: str | Homework,
     submission_path: str | Path,
@@ -208,32 +242,15 @@ def grade_submission(
             f"grade_submission: {hw.slug} has no solutions/ copy here; "
             "students use run_public_checks instead"
         )
-    path = Path(submission_path)
-    if path.is_dir():
-        path = path / "submission.py"
-    if not path.is_file():
-        raise ValueError(f"submission_path: expected a submission.py file, got {submission_path}")
+    path = _submission_file(submission_path, "submission_path",
+                            "expected a submission.py file")
     require(unsafe_no_isolation)
     specs = specs if specs is not None else load_checks(hw, include_hidden=include_hidden)
     reference = reference or LiveReference(hw.master_dir, hw.harness_file())
     snapshot = snapshot if snapshot is not None else CodeSnapshot.take(hw)
     snapshot.verify()
-    hidden = [str(hw.root / "solutions"), *(hide or [])]
-    sandbox = Sandbox(
-        path,
-        hw.harness_file(),
-        hide=hidden,
-        limits=limits or Limits(),
-        slot=slot,
-        forbidden=list(hw.forbidden_modules),
-        homework=hw.id,
-        require_isolation=not unsafe_no_isolation,
-    )
-    try:
-        checks = run_checks(specs, sandbox, reference)
-    finally:
-        sandbox.close()
-        sandbox.release_uid()
+    checks, sandbox = _run_sandboxed(hw, path, specs, reference, hide=hide, limits=limits,
+                                     slot=slot, require_isolation=not unsafe_no_isolation)
     snapshot.verify()
     student = student or path.resolve().parent.name
     return _summarise(hw, student, checks, sandbox, unsafe_no_isolation)
@@ -266,26 +283,12 @@ def run_public_checks(
         if task not in hw.tasks:
             raise ValueError(f"task: expected one of {sorted(hw.tasks)}, got {task!r}")
         specs = [s for s in specs if s.task == task]
-    submission = Path(path) if path is not None else hw.released_dir / "submission.py"
-    if submission.is_dir():
-        submission = submission / "submission.py"
-    if not submission.is_file():
-        raise ValueError(f"path: expected your submission.py, got {submission}")
-    reference = ReplayReference(hw.expected_file)
-    hidden = [str(hw.root / "solutions")]
-    sandbox = Sandbox(
-        submission,
-        hw.harness_file(),
-        hide=hidden,
-        limits=limits or Limits(),
-        forbidden=list(hw.forbidden_modules),
-        homework=hw.id,
-    )
-    try:
-        checks = run_checks(specs, sandbox, reference)
-    finally:
-        sandbox.close()
-        sandbox.release_uid()
+    submission = _submission_file(path if path is not None else hw.released_dir, "path",
+                                  "expected your submission.py")
+    # a student's own code on the student's own machine: confined where the OS allows,
+    # never refused for lack of isolation
+    checks, sandbox = _run_sandboxed(hw, submission, specs, ReplayReference(hw.expected_file),
+                                     limits=limits, require_isolation=False)
     result = _summarise(hw, "you", checks, sandbox)
     if verbose:
         print(format_report(result, hw.tasks))
