@@ -152,6 +152,35 @@ MISTAKES = {
                 '    log_det = torch.log(torch.diagonal(L)).sum()  # MISTAKE: half of log det S\n',
             ),
         ],
-        'correct/reuse_log_density.py',
+        'reuse_log_density',
     ),
+}
+
+# Correct variants written as edits of the reference (like the mistakes), so they
+# follow the reference when it changes; tests/hw1/correct/ holds the variants that
+# are written differently throughout.
+CORRECT_EDITS = {
+    # em_step and mc_kl_estimate REUSE gaussian_log_density (1a), as em_step's
+    # docstring allows
+    'reuse_log_density': [
+        (
+            '    def log_normal_diag(z, mu, var):  # (T, d) -> (T,)\n'
+            '        return -0.5 * (LOG_2PI + torch.log(var) + (z - mu) ** 2 / var).sum(dim=-1)\n'
+            '\n'
+            '    return (log_normal_diag(z, mu1, var1) - log_normal_diag(z, mu2, var2)).mean(dim=0)\n',
+            '    log_p = gaussian_log_density(z, mu1, torch.diag(var1))\n'
+            '    log_q = gaussian_log_density(z, mu2, torch.diag(var2))\n'
+            '    return (log_p - log_q).mean(dim=0)\n',
+        ),
+        (
+            '    L = torch.linalg.cholesky(covs)  # (K, d, d)\n'
+            '    diff = x.unsqueeze(0) - means.unsqueeze(1)  # (K, N, d)\n'
+            '    z = torch.linalg.solve_triangular(L, diff.mT, upper=False)  # (K, d, N)\n'
+            '    maha = (z**2).sum(dim=1)  # (K, N)\n'
+            '    log_det = 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(dim=-1)  # (K,)\n'
+            '    log_dens = -0.5 * (d * LOG_2PI + log_det.unsqueeze(1) + maha)  # (K, N)\n',
+            '    log_dens = torch.stack([gaussian_log_density(x, means[k], covs[k])\n'
+            '                            for k in range(len(means))])  # (K, N)\n',
+        ),
+    ],
 }

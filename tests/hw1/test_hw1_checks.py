@@ -5,8 +5,8 @@
   mistake breaks, through the checks designed to catch that mistake, and keeps
   every other task's points (when graded, em_step and mc_kl_estimate run with a
   correct gaussian_log_density in place of the student's: checks/harness.py);
-* every file in ``tests/hw1/correct/`` (a different but correct implementation)
-  gets full marks.
+* every file in ``tests/hw1/correct/`` and every entry of ``CORRECT_EDITS`` (a
+  different but correct implementation) gets full marks.
 
 The solution, the skeleton and the release are checked for every homework by
 ``tests/homework/test_contract.py``. Each submission is graded in its own
@@ -25,7 +25,7 @@ from coursekit.grading.homework import load_checks, resolve_homework
 from coursekit.grading.reference import LiveReference
 from coursekit.grading.release import strip_solutions
 
-from .mistakes import MISTAKES
+from .mistakes import CORRECT_EDITS, MISTAKES
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -51,7 +51,7 @@ WRONG = {
     # em_step and mc_kl_estimate of this submission call its wrong gaussian_log_density
     "reused_log_density_half_logdet": ("1a", {"1a-basic", "1a-d1"}),
 }
-CORRECT = sorted(p.stem for p in (HERE / "correct").glob("*.py"))
+CORRECT = sorted([p.stem for p in (HERE / "correct").glob("*.py")] + list(CORRECT_EDITS))
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +78,18 @@ def _by_id(result: dict) -> dict:
     return {c["id"]: c for c in result["checks"]}
 
 
+def correct_text(name: str) -> str:
+    """Correct variant ``name``: a file in correct/, or the reference with its edits."""
+    if name in CORRECT_EDITS:
+        reference = (MASTER / "submission.py").read_text()
+        return apply_mistake(reference, CORRECT_EDITS[name], name)
+    return (HERE / "correct" / f"{name}.py").read_text()
+
+
 def base_text(name: str) -> str:
     """The submission mistake ``name`` edits: the reference, or a correct variant."""
     entry = MISTAKES[name]
-    return (HERE / entry[2] if len(entry) > 2 else MASTER / "submission.py").read_text()
+    return correct_text(entry[2]) if len(entry) > 2 else (MASTER / "submission.py").read_text()
 
 
 def wrong_submission(name: str, folder: Path) -> Path:
@@ -102,8 +110,10 @@ def test_every_mistake_is_listed_and_is_one_small_marked_edit(hw, tmp_path):
 
 
 @pytest.mark.parametrize("name", CORRECT)
-def test_correct_variant_gets_full_marks(grade, name):
-    result = grade(HERE / "correct" / f"{name}.py")
+def test_correct_variant_gets_full_marks(grade, name, tmp_path):
+    path = tmp_path / "submission.py"
+    path.write_text(correct_text(name))
+    result = grade(path)
     failed = [(c["id"], c["message"]) for c in result["checks"] if c["status"] != "pass"]
     assert not failed, f"{name} is correct but lost points: {failed}"
     assert result["score"] == result["max_score"]
