@@ -33,6 +33,10 @@ class FVSBN(AutoregressiveModel):
     coefficients :math:`\alpha^{(i)}_j, j < i` (row by row of the strictly lower
     triangle, in the ordering) and ``bias[d]`` is :math:`\alpha^{(i)}_0` of data
     dimension ``d = o_i``.
+
+    Train by maximum likelihood:
+    ``fit(FVSBN(64), nll_loss, x_train, epochs=60, lr=1e-2)`` (:func:`coursekit.train.fit`,
+    :func:`~coursekit.autoregressive.base.nll_loss`).
     """
 
     def __init__(self, features: int, ordering=None):

@@ -56,6 +56,10 @@ class MADE(AutoregressiveModel):
     Attributes:
         orderings: ``(K, n)`` buffer, the ordering of each mask.
         mask_index: the mask in use (``self.ordering`` is ``orderings[mask_index]``).
+
+    Train one mask with ``fit(made, nll_loss, x_train, ...)``; several with
+    ``fit(made, order_agnostic_loss, x_train, ...)`` and evaluate with
+    :meth:`log_prob_ensemble`.
     """
 
     def __init__(self, features: int, hidden_sizes=(256,), output="bernoulli", ordering=None,
@@ -158,7 +162,8 @@ def order_agnostic_loss(model: MADE, batch) -> torch.Tensor:
     """``fit`` loss for order-agnostic training: ``model.next_mask()``, then the mean NLL.
 
     Use as ``fit(made, order_agnostic_loss, x_train, ...)``; evaluate the trained model
-    with :meth:`MADE.log_prob_ensemble`.
+    with :meth:`MADE.log_prob_ensemble` (also for ``fit``'s ``val_data``: this loss changes
+    the mask on every call, validation batches included).
     """
     model.next_mask()
     return nll_loss(model, batch)

@@ -35,6 +35,10 @@ class NADE(AutoregressiveModel):
         features: ``n``, the number of binary dimensions.
         hidden: ``d``, the size of every :math:`h_i`.
         ordering: a permutation of ``range(n)`` (default: the identity).
+
+    Train by maximum likelihood:
+    ``fit(NADE(64, 100), nll_loss, x_train, epochs=40, lr=1e-2)`` (:func:`coursekit.train.fit`,
+    :func:`~coursekit.autoregressive.base.nll_loss`).
     """
 
     def __init__(self, features: int, hidden: int = 100, ordering=None):
