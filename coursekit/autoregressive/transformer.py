@@ -54,8 +54,10 @@ class CausalTransformer(AutoregressiveModel):
                                       else dim_feedforward, "dim_feedforward")
         dropout = check_number(dropout, "dropout", low=0.0, high=1.0)
         self.value_embedding = nn.Linear(1, d_model)
-        self.start = nn.Parameter(0.02 * torch.randn(d_model))
-        self.position = nn.Parameter(0.02 * torch.randn(self.features, d_model))
+        # unit-scale start and positions (as nn.Embedding): small ones are drowned by the
+        # pixel embedding in the first LayerNorm, and training then stalls near 26 nats
+        self.start = nn.Parameter(torch.randn(d_model))
+        self.position = nn.Parameter(torch.randn(self.features, d_model))
         self.blocks = nn.ModuleList(
             nn.TransformerEncoderLayer(d_model, heads, dim_feedforward, dropout,
                                        batch_first=True, norm_first=True)
