@@ -30,6 +30,12 @@ Contents:
   Gaussians and the KL is a single-sample Monte Carlo estimate;
 * :class:`SSVAE`: the semi-supervised model ``p(y) p(z) p(x|y,z)`` with a
   classifier ``q(y|x)`` and an encoder ``q(z|x,y)`` (Kingma et al. 2014, "M2");
+* :class:`AutoregressiveVAE`: a VAE whose decoder also sees the previous pixels,
+  ``p(x|z) = prod_j p(x_j | x_<j, z)`` (MADE's masks), strong enough to ignore ``z``
+  (posterior collapse at ``beta = 1``);
+* two remedies for posterior collapse: :func:`kl_weight` / :class:`KLAnnealing`
+  (warm the KL weight up from 0 to 1) and free bits (:func:`free_bits_kl`,
+  ``VAE(..., free_bits=lambda)``);
 * :func:`vae_loss` for :func:`coursekit.train.fit`. Evaluation (importance-sampled
   NLL, bits per dimension, active units) lives in :mod:`coursekit.metrics`.
 
@@ -57,9 +63,13 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 __all__ = [
     "GMVAE",
+    "AutoregressiveVAE",
+    "KLAnnealing",
     "SSVAE",
     "VAE",
+    "free_bits_kl",
     "kl_normal",
+    "kl_weight",
     "log_bernoulli_with_logits",
     "log_normal",
     "log_normal_mixture",
@@ -170,25 +180,29 @@ class VAE(nn.Module):
         beta: weight of the KL term in :meth:`negative_elbo` (``beta = 1`` is the
             ELBO; ``beta > 1`` trades reconstruction for a posterior closer to
             the prior, and far enough collapses it).
+        free_bits: ``lambda >= 0`` nats per latent dimension; when positive the
+            training objective uses :func:`free_bits_kl` instead of the KL (the KL
+            that :meth:`negative_elbo` reports is still the true one).
 
     Shapes: ``x (batch, x_dim)``; ``z (..., z_dim)``.
     """
 
     def __init__(self, x_dim: int, z_dim: int, hidden=(256,), likelihood: str = "bernoulli",
-                 beta: float = 1.0):
+                 beta: float = 1.0, *, free_bits: float = 0.0):
         super().__init__()
         self.x_dim = check_count(x_dim, "x_dim")
         self.z_dim = check_count(z_dim, "z_dim")
         hidden = _hidden_sizes(hidden)
         self.likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
         self.beta = check_number(beta, "beta", low=0.0)
+        self.free_bits = check_number(free_bits, "free_bits", low=0.0)
         self.encoder = GaussianEncoder(x_dim, z_dim, hidden)
         self.decoder = (BernoulliDecoder(z_dim, x_dim, hidden) if likelihood == "bernoulli"
                         else GaussianDecoder(z_dim, x_dim, hidden))
 
     def extra_repr(self) -> str:
         return (f"x_dim={self.x_dim}, z_dim={self.z_dim}, likelihood={self.likelihood!r}, "
-                f"beta={self.beta}")
+                f"beta={self.beta}" + (f", free_bits={self.free_bits}" if self.free_bits else ""))
 
     # -- shapes and devices ---------------------------------------------------------------
     @property
@@ -251,6 +265,11 @@ class VAE(nn.Module):
         """``KL(q(z|x) || p(z))`` per sample ``(batch,)``: closed form here (``z`` unused)."""
         return F._kl_normal_diag(qm, qv, torch.zeros_like(qm), torch.ones_like(qv))
 
+    def kl_per_dim(self, qm, qv) -> torch.Tensor:
+        r"""``KL(q(z_j|x) || N(0, 1))`` for each dimension, ``(batch, z_dim)``:
+        ``(v + m^2 - 1 - log v) / 2``."""
+        return 0.5 * (qv + qm**2 - 1 - qv.log())
+
     def negative_elbo(self, x: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         r"""``(nelbo, kl, rec)``, scalars averaged over the batch.
@@ -260,6 +279,9 @@ class VAE(nn.Module):
             \mathrm{kl} = \mathrm{KL}(q(z \mid x) \,\|\, p(z)); \qquad
             \mathrm{nelbo} = \mathrm{rec} + \beta\,\mathrm{kl}
 
+        With ``free_bits > 0`` the objective is ``rec + beta * free_bits_kl(...)``
+        (``kl`` is still the true KL).
+
         Args:
             x: ``(batch, x_dim)``.
         """
@@ -267,6 +289,10 @@ class VAE(nn.Module):
         qm, qv = self.encoder(x)
         z = F._sample_normal_diag(qm, qv)
         rec = -self.log_likelihood(x, z).mean()
+        if self.free_bits > 0:
+            kl_dims = self.kl_per_dim(qm, qv)
+            kl = kl_dims.sum(-1).mean()
+            return rec + self.beta * _free_bits_kl(kl_dims, self.free_bits), kl, rec
         kl = self.kl(z, qm, qv).mean()
         return rec + self.beta * kl, kl, rec
 
@@ -374,6 +400,10 @@ class GMVAE(VAE):
     def log_prior(self, z):
         return F._log_normal_mixture(z, self.prior_means, self.prior_vars)
 
+    def kl_per_dim(self, qm, qv):
+        raise NotImplementedError("a mixture prior does not factorise over latent dimensions: "
+                                  "free bits need a per-dimension KL (use VAE)")
+
     def kl(self, z, qm, qv):
         """Single-sample Monte Carlo KL ``log q(z|x) - log p(z)`` at ``z``, ``(batch,)``."""
         return F._log_normal_diag(z, qm, qv) - self.log_prior(z)
@@ -385,6 +415,100 @@ class GMVAE(VAE):
         m, v = self.prior_means[idx], self.prior_vars[idx]
         return m + v.sqrt() * torch.randn(m.shape, dtype=m.dtype, device=m.device,
                                           generator=generator)
+
+
+# --------------------------------------------------------------------------------------
+# VAE with an autoregressive decoder
+# --------------------------------------------------------------------------------------
+class AutoregressiveBernoulliDecoder(nn.Module):
+    r"""``p(x | z) = prod_j Bern(x_j; sigmoid(l_j(x_{<j}, z)))`` in the raster order.
+
+    A MADE over the pixels whose first layer also receives ``z``:
+    ``h = relu(M_1 x + W_z z + b_1)``, ``l = M_2 h + b_2`` (for ``ar_hidden=()``,
+    ``l = M x + W_z z + b``: an FVSBN whose biases depend on ``z``), with MADE's masks
+    ``M`` (:func:`~coursekit.autoregressive.masks.made_masks`). ``W_z`` starts at zero:
+    the decoder starts as an autoregressive model of ``x`` alone and has to learn to
+    use ``z``. ``forward(z, x) -> logits (..., x_dim)``, teacher-forced on ``x``.
+    """
+
+    def __init__(self, z_dim: int, x_dim: int, ar_hidden=(256,)):
+        super().__init__()
+        from coursekit.autoregressive.masks import MaskedLinear, made_masks
+
+        ar_hidden = () if ar_hidden in ((), [], None, 0) else _hidden_sizes(ar_hidden)
+        masks, _ = made_masks(torch.arange(x_dim), ar_hidden)
+        sizes = (x_dim, *ar_hidden, x_dim)
+        self.layers = nn.ModuleList()
+        for (a, b), mask in zip(zip(sizes[:-1], sizes[1:]), masks):
+            layer = MaskedLinear(a, b)
+            layer.set_mask(mask)
+            self.layers.append(layer)
+        self.z_in = nn.Linear(z_dim, sizes[1], bias=False)
+        nn.init.zeros_(self.z_in.weight)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        h = self.layers[0](x.expand(*z.shape[:-1], x.shape[-1])) + self.z_in(z)
+        for layer in self.layers[1:]:
+            h = layer(torch.relu(h))
+        return h
+
+
+class AutoregressiveVAE(VAE):
+    r"""A VAE whose Bernoulli decoder is autoregressive given ``z``:
+
+    .. math:: p_\theta(x \mid z) = \prod_{j=1}^{D} p_\theta(x_j \mid x_{<j}, z)
+
+    (:class:`AutoregressiveBernoulliDecoder`). Such a decoder can model the pixels'
+    dependencies without ``z`` at all, which is what makes posterior collapse
+    possible at ``beta = 1``. Encoder, prior, ELBO, IWAE bound, ``beta`` and
+    ``free_bits`` are those of :class:`VAE`; ``log p(x|z)`` is exact (one
+    teacher-forced pass); :meth:`sample` takes ``x_dim`` sequential passes.
+
+    Args: as :class:`VAE` (Bernoulli only; ``hidden`` sizes the encoder), plus
+    ``ar_hidden``: hidden sizes of the decoder's MADE (``()``: a masked linear layer,
+    an FVSBN).
+    """
+
+    def __init__(self, x_dim: int, z_dim: int, hidden=(256,), ar_hidden=(256,),
+                 beta: float = 1.0, *, free_bits: float = 0.0):
+        super().__init__(x_dim, z_dim, hidden, "bernoulli", beta, free_bits=free_bits)
+        self.decoder = AutoregressiveBernoulliDecoder(z_dim, x_dim, ar_hidden)
+
+    def decode(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of ``p(x_j | x_<j, z)``, ``(..., x_dim)``, given the pixels ``x``
+        (teacher forcing; required: an autoregressive decoder has no output without them)."""
+        if x is None:
+            raise ValueError("x: an autoregressive decoder needs the pixels it conditions on "
+                             "(use sample() to generate them)")
+        return self.decoder(self._check_z(z), self._check_x(x))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return F._log_bernoulli_logits(x.expand(*z.shape[:-1], x.shape[-1]),
+                                       self.decoder(z, x))
+
+    @torch.no_grad()
+    def _generate(self, z: torch.Tensor, mean: bool, generator) -> torch.Tensor:
+        x = torch.zeros(*z.shape[:-1], self.x_dim, device=z.device, dtype=z.dtype)
+        probs = torch.zeros_like(x)
+        for j in range(self.x_dim):  # pixel j depends only on pixels < j: fill them in order
+            probs[..., j] = torch.sigmoid(self.decoder(z, x)[..., j])
+            x[..., j] = torch.bernoulli(probs[..., j], generator=generator)
+        return probs if mean else x
+
+    @torch.no_grad()
+    def sample(self, n: int, mean: bool = False, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """``x ~ p(x)``, ``(n, x_dim)``, pixel by pixel. With ``mean=True`` the
+        conditional probabilities ``p(x_j = 1 | x_<j, z)`` along the sampled image."""
+        return self._generate(self.sample_z(n, generator), mean, generator)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, sample_z: bool = False) -> torch.Tensor:
+        """Pixel probabilities of an image generated pixel by pixel from ``z = mu(x)``
+        (or ``z ~ q(z|x)``), ``(batch, x_dim)``."""
+        qm, qv = self.encode(x)
+        z = F._sample_normal_diag(qm, qv) if sample_z else qm
+        return self._generate(z, True, None)
 
 
 # --------------------------------------------------------------------------------------
@@ -527,6 +651,79 @@ class SSVAE(nn.Module):
         z = torch.randn(len(y), self.z_dim, device=p.device, dtype=p.dtype)
         probs = torch.sigmoid(self.decode(z, y))
         return probs if mean else torch.bernoulli(probs)
+
+
+# --------------------------------------------------------------------------------------
+# remedies for posterior collapse
+# --------------------------------------------------------------------------------------
+def _free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
+    return kl_per_dim.mean(0).clamp_min(free_bits).sum()
+
+
+def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
+    r"""The free-bits KL term (Kingma et al. 2016, IAF): each latent dimension's KL,
+    averaged over the batch, is clamped below at ``lambda`` nats,
+
+    .. math::
+        \sum_{j=1}^{d_z} \max\Big(\lambda,\ \frac1B \sum_{b=1}^B
+        \mathrm{KL}\big(q(z_j \mid x_b) \,\|\, p(z_j)\big)\Big).
+
+    A dimension that carries fewer than ``lambda`` nats gets no gradient pushing its
+    KL further down, so the optimiser has no reason to switch it off; above
+    ``lambda`` it is the ordinary KL. With ``lambda = 0`` it is the batch-mean KL.
+
+    Args:
+        kl_per_dim: ``(batch, z_dim)`` (e.g. :meth:`VAE.kl_per_dim`); free_bits: ``lambda >= 0``.
+
+    Returns:
+        A scalar.
+    """
+    if not isinstance(kl_per_dim, torch.Tensor) or kl_per_dim.dim() != 2:
+        raise ValueError("kl_per_dim: expected a (batch, z_dim) tensor, got "
+                         f"{tuple(getattr(kl_per_dim, 'shape', ())) or type(kl_per_dim).__name__}")
+    free_bits = check_number(free_bits, "free_bits", low=0.0)
+    return _free_bits_kl(kl_per_dim, free_bits)
+
+
+def kl_weight(step: int, warmup_steps: int, start: float = 0.0) -> float:
+    r"""KL annealing ("warm-up", Bowman et al. 2016; Sønderby et al. 2016): the weight
+    of the KL term at training step ``t``,
+
+    .. math:: \beta_t = \beta_0 + (1 - \beta_0) \min(1, t / T),
+
+    rising linearly from ``start`` (``beta_0``) to 1 over ``warmup_steps`` (``T``),
+    then 1: the objective is the ELBO from step ``T`` on.
+    """
+    step = check_number(step, "step", low=0)
+    warmup_steps = check_count(warmup_steps, "warmup_steps")
+    start = check_number(start, "start", low=0.0, high=1.0)
+    return start + (1.0 - start) * min(1.0, step / warmup_steps)
+
+
+class KLAnnealing:
+    """A loss function for :func:`coursekit.train.fit` that warms ``model.beta`` up.
+
+    Each call in training mode sets ``model.beta = kl_weight(step, warmup_steps, start)``
+    and counts a step; calls in eval mode (validation) leave both alone. Returns
+    :func:`vae_loss`'s dict plus ``"beta"``. After ``warmup_steps`` steps ``beta`` is 1.
+
+    Example::
+
+        fit(model, KLAnnealing(warmup_steps=500), loader, epochs=50)
+    """
+
+    def __init__(self, warmup_steps: int, start: float = 0.0):
+        self.warmup_steps = check_count(warmup_steps, "warmup_steps")
+        self.start = check_number(start, "start", low=0.0, high=1.0)
+        self.step = 0
+
+    def __call__(self, model: VAE, batch) -> dict[str, torch.Tensor]:
+        if model.training:
+            model.beta = kl_weight(self.step, self.warmup_steps, self.start)
+            self.step += 1
+        out = vae_loss(model, batch)
+        out["beta"] = torch.tensor(float(model.beta))
+        return out
 
 
 # --------------------------------------------------------------------------------------

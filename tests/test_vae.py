@@ -320,6 +320,123 @@ def test_training_lowers_the_negative_elbo():
     assert after < before - 10, (before, after)
 
 
+# ------------------------------------------------------------------ posterior collapse
+def test_free_bits_kl_against_a_loop_and_its_gradient(gen):
+    kl = torch.rand(6, 4, generator=gen, dtype=F64) * torch.tensor([0.1, 2.0, 0.3, 1.0],
+                                                                    dtype=F64)
+    kl.requires_grad_(True)
+    lam = 0.5
+    expected = 0.0
+    for j in range(4):  # per dimension: batch mean, then max with lambda
+        expected += max(lam, sum(float(kl[b, j].detach()) for b in range(6)) / 6)
+    out = V.free_bits_kl(kl, lam)
+    assert math.isclose(float(out.detach()), expected, rel_tol=1e-12)
+    # lambda = 0: the batch-mean KL summed over dimensions
+    assert torch.isclose(V.free_bits_kl(kl, 0.0), kl.sum(1).mean())
+    # no gradient for dimensions below lambda, 1/batch for the others
+    (grad,) = torch.autograd.grad(out, kl)
+    above = kl.mean(0) > lam
+    assert above.tolist() == [False, True, False, True]
+    assert torch.allclose(grad, above.to(F64).expand(6, 4) / 6)
+    with pytest.raises(ValueError, match="free_bits"):
+        V.free_bits_kl(kl, -1.0)
+    with pytest.raises(ValueError, match="kl_per_dim"):
+        V.free_bits_kl(kl[0], 0.1)
+
+
+def test_vae_with_free_bits_reports_the_true_kl_and_optimises_the_clamped_one(gen):
+    torch.manual_seed(0)
+    plain = V.VAE(12, 3, hidden=(16,)).double()
+    fb = V.VAE(12, 3, hidden=(16,), free_bits=0.3).double()
+    fb.load_state_dict(plain.state_dict())
+    x = binary(20, 12, gen).double()
+    torch.manual_seed(5)
+    nelbo, kl, rec = plain.negative_elbo(x)
+    torch.manual_seed(5)
+    nelbo_fb, kl_fb, rec_fb = fb.negative_elbo(x)
+    assert torch.isclose(kl, kl_fb) and torch.isclose(rec, rec_fb)
+    qm, qv = plain.encode(x)
+    per_dim = D.kl_divergence(D.Normal(qm, qv.sqrt()), D.Normal(0.0, 1.0))  # (20, 3)
+    assert torch.allclose(fb.kl_per_dim(qm, qv), per_dim)
+    clamped = per_dim.mean(0).clamp_min(0.3).sum()
+    assert torch.isclose(nelbo_fb, rec + clamped)
+    assert nelbo_fb >= nelbo - 1e-12  # clamping from below can only raise the objective
+    with pytest.raises(NotImplementedError):
+        V.GMVAE(12, 3, hidden=(16,), k=2).kl_per_dim(qm, qv)
+
+
+def test_kl_weight_is_a_linear_warm_up_to_one():
+    assert V.kl_weight(0, 100) == 0.0
+    assert V.kl_weight(25, 100) == 0.25
+    assert V.kl_weight(100, 100) == 1.0
+    assert V.kl_weight(1000, 100) == 1.0
+    assert math.isclose(V.kl_weight(50, 100, start=0.2), 0.6)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        V.kl_weight(3, 0)
+
+
+def test_kl_annealing_sets_beta_per_training_step_only(gen):
+    from coursekit.train import evaluate, fit
+
+    torch.manual_seed(0)
+    model = V.VAE(12, 3, hidden=(16,))
+    loss = V.KLAnnealing(warmup_steps=10)
+    x = binary(40, 12, gen)
+    hist = fit(model, loss, x, epochs=3, batch_size=10, progress=False)  # 12 steps
+    assert loss.step == 12
+    assert hist.train["beta"][:4] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert model.beta == 1.0 and hist.train["beta"][-1] == 1.0
+    model.beta = 0.5
+    evaluate(model, loss, x)  # eval mode: neither the counter nor beta move
+    assert loss.step == 12 and model.beta == 0.5
+
+
+# ------------------------------------------------------------------ autoregressive decoder
+@pytest.mark.parametrize("ar_hidden", [(), (32,), (24, 24)])
+def test_autoregressive_decoder_is_autoregressive_and_normalised(ar_hidden, gen):
+    import itertools
+
+    torch.manual_seed(0)
+    model = V.AutoregressiveVAE(5, 2, hidden=(8,), ar_hidden=ar_hidden).double()
+    z = torch.randn(2, dtype=F64)
+    x = torch.rand(5, dtype=F64)
+    jac = torch.autograd.functional.jacobian(lambda v: model.decoder(z, v), x)  # (5, 5)
+    assert (jac.triu() == 0).all(), "logit j may only depend on pixels before j"
+    assert (jac.tril(-1).abs() > 0).any()
+    # sum of p(x|z) over all 2^5 binary images is 1, for several z
+    xs = torch.tensor(list(itertools.product([0.0, 1.0], repeat=5)), dtype=F64)  # (32, 5)
+    zs = torch.randn(3, 1, 2, generator=gen, dtype=F64).expand(3, 32, 2)
+    with torch.no_grad():
+        total = model.log_likelihood(xs, zs).exp().sum(-1)
+    assert torch.allclose(total, torch.ones(3, dtype=F64), atol=1e-12)
+
+
+def test_autoregressive_vae_likelihood_sampling_and_bounds(gen):
+    torch.manual_seed(0)
+    model = V.AutoregressiveVAE(6, 2, hidden=(8,), ar_hidden=(16,)).double()
+    x = binary(4, 6, gen).double()
+    z = torch.randn(4, 2, generator=gen, dtype=F64)
+    # chain rule by hand: each pixel's Bernoulli from a pass that sees only the earlier pixels
+    ref = torch.zeros(4, dtype=F64)
+    for j in range(6):
+        seen = torch.cat([x[:, :j], torch.zeros(4, 6 - j, dtype=F64)], 1)
+        logit = model.decoder(z, seen)[:, j]
+        ref = ref + D.Bernoulli(logits=logit).log_prob(x[:, j])
+    assert torch.allclose(model.log_likelihood(x, z), ref, atol=1e-12)
+    assert torch.allclose(model.decode(z, x), model.decoder(z, x))
+    with pytest.raises(ValueError, match="x: an autoregressive decoder"):
+        model.decode(z)
+    s = model.sample(7, generator=torch.Generator().manual_seed(1))
+    assert s.shape == (7, 6) and set(s.unique().tolist()) <= {0.0, 1.0}
+    p = model.sample(7, mean=True)
+    assert ((p > 0) & (p < 1)).all()
+    assert model.reconstruct(x).shape == (4, 6)
+    torch.manual_seed(2)
+    nelbo, kl, rec = model.negative_elbo(x)
+    assert torch.isclose(nelbo, kl + rec)
+    assert float(M.estimate_nll(model, x, k=50)) > 0
+
+
 # ------------------------------------------------------------------ GMVAE
 def test_gmvae_prior_kl_and_sampling(gen):
     torch.manual_seed(0)
