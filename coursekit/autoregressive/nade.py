@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from coursekit._validation import check_count
@@ -68,13 +67,14 @@ class NADE(AutoregressiveModel):
     def conditional_params(self, x: torch.Tensor) -> torch.Tensor:
         r"""All logits in ``O(nd)``: ``x (batch, n)`` -> ``(batch, n, 1)``.
 
-        :math:`a_i = c + \sum_{k<i} W_{:, o_k} x_{o_k}`: a cumulative sum over the
-        ordering, shifted by one so that :math:`a_i` stops before :math:`x_{o_i}`.
+        :math:`a_i = c + \sum_{k<i} W_{:, o_k} x_{o_k}` is the cumulative sum of
+        :math:`[c, W_{:, o_1} x_{o_1}, \dots, W_{:, o_{n-1}} x_{o_{n-1}}]` along the
+        ordering: the recursion :math:`a_{i+1} = a_i + W_{:, o_i} x_{o_i}` in one call.
         """
         order = self.ordering
-        terms = x[:, order].unsqueeze(-1) * self.W[:, order].T  # (batch, n, d)
-        shifted = F.pad(terms.cumsum(1)[:, :-1], (0, 0, 1, 0))  # sum over k < i
-        return self._logits(self.c + shifted)
+        terms = x[:, order[:-1]].unsqueeze(-1) * self.W[:, order[:-1]].T  # (batch, n-1, d)
+        start = self.c.expand(x.shape[0], 1, -1)  # a_1 = c
+        return self._logits(torch.cat([start, terms], dim=1).cumsum(1))
 
     def conditional_params_naive(self, x: torch.Tensor) -> torch.Tensor:
         r"""The same logits, each :math:`h_i` recomputed from scratch: ``O(n^2 d)``.
