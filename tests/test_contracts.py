@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from coursekit import autoregressive as AR
 from coursekit import vae as V
 from coursekit.data import TOY2D, get_toy2d
 from coursekit.exceptions import NotFittedError
@@ -53,6 +54,17 @@ class ModelCase:
     event_shape: tuple[int, ...]
 
 
+def _binary_image(n: int, seed: int = 0) -> torch.Tensor:
+    """4x4 binary images, flat ``(n, 16)``: the convolutional models need a square."""
+    return torch.bernoulli(torch.full((n, 16), 0.4), generator=torch.Generator()
+                           .manual_seed(seed))
+
+
+def _ar_case(build, data=lambda: (_binary(8),), event=X_DIM) -> ModelCase:
+    """An autoregressive density: the loss is the mean NLL, ``sample(n)`` draws."""
+    return ModelCase(build, data, AR.nll_loss, lambda m, n: m.sample(n), (event,))
+
+
 def _ssvae_data():
     return _binary(6), _binary(4, seed=1), torch.tensor([0, 3, 9, 3])
 
@@ -69,6 +81,25 @@ MODELS = {
     "SSVAE": ModelCase(lambda: V.SSVAE(X_DIM, 3, y_dim=10, hidden=(16,)), _ssvae_data,
                        lambda m, xu, xl, yl: m.loss(xu, xl, yl)["loss"],
                        lambda m, n: m.sample(torch.arange(n) % 10), (X_DIM,)),
+    "AutoregressiveVAE": ModelCase(lambda: V.AutoregressiveVAE(X_DIM, 3, hidden=(16,),
+                                                               ar_hidden=(16,)),
+                                   lambda: (_binary(8),), lambda m, x: m.negative_elbo(x)[0],
+                                   lambda m, n: m.sample(n), (X_DIM,)),
+    "FVSBN": _ar_case(lambda: AR.FVSBN(X_DIM)),
+    "NADE": _ar_case(lambda: AR.NADE(X_DIM, hidden=8)),
+    "MADE-bernoulli": _ar_case(lambda: AR.MADE(X_DIM, hidden_sizes=(24,), num_masks=3)),
+    "MADE-gaussian": _ar_case(lambda: AR.MADE(X_DIM, hidden_sizes=(24,), output="gaussian"),
+                              lambda: (_continuous(8),)),
+    "MADE-mog": _ar_case(lambda: AR.MADE(X_DIM, hidden_sizes=(24, 24), output="mog"),
+                         lambda: (_continuous(8),)),
+    "PixelCNN": _ar_case(lambda: AR.PixelCNN(16, channels=4, layers=2),
+                         lambda: (_binary_image(8),), 16),
+    "GatedPixelCNN": _ar_case(lambda: AR.GatedPixelCNN(16, channels=4, layers=2,
+                                                       kernel_size=3),
+                              lambda: (_binary_image(8),), 16),
+    "CausalTransformer": _ar_case(lambda: AR.CausalTransformer(16, d_model=8, heads=2,
+                                                               layers=1),
+                                  lambda: (_binary_image(8),), 16),
 }
 
 
@@ -107,7 +138,9 @@ def _check_moved(case: ModelCase, **where):
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())
     dtype, device = where.get("dtype"), where.get("device")
     for n, t in tensors.items():
-        assert dtype is None or t.dtype == dtype, f"{n} stayed {t.dtype}"
+        # integer buffers (an ordering, MADE's degrees) keep their dtype, as in torch
+        assert dtype is None or not t.is_floating_point() or t.dtype == dtype, \
+            f"{n} stayed {t.dtype}"
         assert device is None or t.device.type == torch.device(device).type, f"{n} stayed"
     loss = case.loss(model, *_moved(case.data(), **where))
     sample = case.sample(model, 3)
