@@ -40,7 +40,8 @@ def tiny(name: str, features: int = 16, smaller: bool = False):
     if name == "pixelcnn":
         return PixelCNN(features, channels=4 if smaller else 8, layers=3)
     if name == "gated":
-        return GatedPixelCNN(features, channels=4 if smaller else 8, layers=2 if smaller else 3)
+        return GatedPixelCNN(features, channels=4 if smaller else 8, layers=2 if smaller else 3,
+                             kernel_size=3)
     if smaller:
         return CausalTransformer(features, d_model=8, heads=2, layers=1, dim_feedforward=16,
                                  dropout=0.0)
@@ -236,7 +237,7 @@ def test_bad_constructor_arguments_are_named():
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, model_kwargs, lr", [  # each about 2-4 s of CPU time
     ("pixelcnn", dict(channels=16, layers=3), 1e-2),
-    ("gated", dict(channels=8, layers=3), 2e-2),
+    ("gated", dict(channels=8, layers=3, kernel_size=3), 2e-2),
     ("transformer", dict(d_model=16, heads=2, layers=1, dropout=0.0), 1e-2),
 ])
 def test_training_beats_independent_pixels(name, model_kwargs, lr):

@@ -37,12 +37,12 @@ class CausalTransformer(AutoregressiveModel):
         d_model: width of the token states.
         heads: attention heads (must divide ``d_model``).
         layers: transformer blocks.
-        dim_feedforward: hidden width of each block's MLP (default ``4 * d_model``).
+        dim_feedforward: hidden width of each block's MLP (default ``2 * d_model``).
         dropout: dropout in the blocks (training only).
         output: output head (default Bernoulli: one logit per position).
     """
 
-    def __init__(self, features: int = 64, d_model: int = 64, heads: int = 4, layers: int = 2,
+    def __init__(self, features: int = 64, d_model: int = 32, heads: int = 4, layers: int = 2,
                  dim_feedforward: int | None = None, dropout: float = 0.1, output="bernoulli"):
         super().__init__()
         self._init_autoregressive(features, output)
@@ -50,7 +50,7 @@ class CausalTransformer(AutoregressiveModel):
         layers = check_count(layers, "layers")
         if d_model % heads:
             raise ValueError(f"heads: expected a divisor of d_model={d_model}, got {heads}")
-        dim_feedforward = check_count(4 * d_model if dim_feedforward is None
+        dim_feedforward = check_count(2 * d_model if dim_feedforward is None
                                       else dim_feedforward, "dim_feedforward")
         dropout = check_number(dropout, "dropout", low=0.0, high=1.0)
         self.value_embedding = nn.Linear(1, d_model)
