@@ -573,16 +573,18 @@ def test_bad_input_raises_value_errors_naming_the_argument(small_vae, ssvae):
 @pytest.mark.gpu
 def test_one_training_step_on_cuda():
     device = torch.device("cuda")
-    for model in (V.VAE(64, 8, hidden=32), V.GMVAE(64, 8, hidden=32, k=3)):
+    for model in (V.VAE(64, 8, hidden=32), V.GMVAE(64, 8, hidden=32, k=3),
+                  V.AutoregressiveVAE(64, 8, hidden=32, ar_hidden=32, free_bits=0.1)):
         model = model.to(device)
         x = torch.bernoulli(torch.full((16, 64), 0.3, device=device))
         opt = torch.optim.Adam(model.parameters())
-        loss = V.vae_loss(model, x)["loss"]
+        loss = V.KLAnnealing(warmup_steps=10)(model, x)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
         assert loss.device.type == "cuda" and torch.isfinite(loss)
         assert float(M.estimate_nll(model, x, k=10)) > 0
+        assert model.sample(3).device.type == "cuda"
     ss = V.SSVAE(64, 4, hidden=32).to(device)
     out = ss.loss(x, x[:4], torch.tensor([0, 1, 2, 3], device=device))
     out["loss"].backward()
