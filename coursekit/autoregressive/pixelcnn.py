@@ -217,7 +217,7 @@ class GatedPixelCNN(_ImageAutoregressive):
     """
 
     def __init__(self, features: int = 64, image_shape=None, channels: int = 16,
-                 layers: int = 4, kernel_size: int = 5, output="bernoulli"):
+                 layers: int = 5, kernel_size: int = 5, output="bernoulli"):
         super().__init__()
         self._init_image(features, image_shape, output)
         channels, layers = check_count(channels, "channels"), check_count(layers, "layers")
