@@ -171,6 +171,8 @@ def rational_quadratic_spline(x, widths, heights, derivatives, inverse: bool = F
             boundary knots have derivative 1 to match the identity tails).
         inverse: evaluate ``x = spline^{-1}(y)`` (closed-form root of the quadratic).
         bound: ``B``, half the width of the spline's interval.
+        min_width, min_height: the smallest bin, as a fraction of ``2B`` (at most ``1/K``);
+            min_derivative: the smallest interior derivative, in ``(0, 0.5]``.
 
     Batch shapes of ``x`` and the parameters broadcast.
 
