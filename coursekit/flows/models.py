@@ -26,7 +26,6 @@ from coursekit.flows.base import Compose, Flow
 from coursekit.flows.coupling import (
     AdditiveCoupling,
     AffineCoupling,
-    RandomPermutation,
     Rescale,
     ReversePermutation,
 )
@@ -80,18 +79,14 @@ class NICE(_Stacked):
 
 
 class RealNVP(_Stacked):
-    r"""RealNVP (Dinh et al., 2017): ``layers`` affine couplings with alternating masks, and
-    a random permutation after each pair so that, in more than 2 dimensions, different
-    features are coupled (in 2-D it only swaps or keeps the two)."""
+    r"""RealNVP (Dinh et al., 2017): ``layers`` affine couplings whose masks alternate
+    (even features, then odd ones), so each feature is changed every other layer; the
+    composition makes every output depend on every input after two layers."""
 
-    def __init__(self, features: int, layers: int = 6, hidden=(64, 64), seed=0):
+    def __init__(self, features: int, layers: int = 8, hidden=(64, 64)):
         layers = check_count(layers, "layers")
         features = check_count(features, "features")
-        transforms = []
-        for i in range(layers):
-            transforms.append(AffineCoupling(features, _alternating(i), hidden))
-            if i % 2 == 1 and i < layers - 1:
-                transforms.append(RandomPermutation(features, seed=seed + i))
+        transforms = [AffineCoupling(features, _alternating(i), hidden) for i in range(layers)]
         super().__init__(transforms, features, layers, hidden)
 
 
