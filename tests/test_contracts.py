@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from coursekit import autoregressive as AR
+from coursekit import flows as FL
 from coursekit import vae as V
 from coursekit.data import TOY2D, get_toy2d
 from coursekit.exceptions import NotFittedError
@@ -65,6 +66,20 @@ def _ar_case(build, data=lambda: (_binary(8),), event=X_DIM) -> ModelCase:
     return ModelCase(build, data, AR.nll_loss, lambda m, n: m.sample(n), (event,))
 
 
+def _flow_case(build) -> ModelCase:
+    """A normalizing flow on continuous data: the loss is the mean NLL."""
+    return _ar_case(build, lambda: (_continuous(8),))
+
+
+def _perturbed(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with every parameter moved a little: layers that start as the identity
+    (a zero last layer) pass no gradient to the layers before them until trained."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
 def _ssvae_data():
     return _binary(6), _binary(4, seed=1), torch.tensor([0, 3, 9, 3])
 
@@ -100,6 +115,14 @@ MODELS = {
     "CausalTransformer": _ar_case(lambda: AR.CausalTransformer(16, d_model=8, heads=2,
                                                                layers=1),
                                   lambda: (_binary_image(8),), 16),
+    "Planar": _flow_case(lambda: FL.Planar(X_DIM, layers=2)),
+    "NICE": _flow_case(lambda: FL.NICE(X_DIM, layers=2, hidden=(16,))),
+    "RealNVP": _flow_case(lambda: FL.RealNVP(X_DIM, layers=2, hidden=(16,))),
+    "MAF": _flow_case(lambda: FL.MAF(X_DIM, layers=2, hidden=(24,))),
+    "IAF": _flow_case(lambda: FL.IAF(X_DIM, layers=2, hidden=(24,))),
+    "Glow": _flow_case(lambda: FL.Glow(X_DIM, layers=2, hidden=(16,))),
+    "NSF": _flow_case(lambda: _perturbed(FL.NSF(X_DIM, layers=2, bins=4, hidden=(16,)))),
+    "CNF": _flow_case(lambda: FL.CNF(X_DIM, hidden=(16,), steps=2)),
 }
 
 

@@ -16,7 +16,8 @@ log-determinants that are each other's negatives. :class:`Compose` chains transf
 (data to noise in the order given) and sums their log-determinants;
 :class:`InverseTransform` swaps the two directions (an IAF is an inverted MAF).
 :class:`Flow` pairs a transform with a base distribution (:class:`StandardNormal` by
-default) and exposes ``log_prob(x)`` and ``sample(n)``.
+default) and exposes ``log_prob(x)`` and ``sample(n)``, and the transform's two
+directions as ``forward(x)`` and ``inverse(z)``.
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ class Flow(nn.Module):
             raise TypeError(f"transform: expected a coursekit.flows.Transform, "
                             f"got {type(transform).__name__}")
         self.features = check_count(features, "features")
+        if base is not None and not all(callable(getattr(base, m, None))
+                                        for m in ("log_prob", "sample")):
+            raise TypeError(f"base: expected a module with log_prob(z) and sample(n, generator), "
+                            f"got {type(base).__name__}")
         self.transform = transform
         self.base = base if base is not None else StandardNormal(self.features)
 
@@ -134,11 +139,12 @@ class Flow(nn.Module):
         return (self.features,)
 
     def _dtype_device(self) -> tuple[torch.dtype, torch.device]:
-        p = next(iter(self.parameters()), None)
-        if p is None:
-            b = next(iter(self.buffers()))
-            return b.dtype, b.device
-        return p.dtype, p.device
+        """Where the flow computes: its first floating parameter or buffer (a flow of
+        permutations under a base without buffers: torch's default dtype, on the CPU)."""
+        for t in (*self.parameters(), *self.buffers()):
+            if t.is_floating_point():
+                return t.dtype, t.device
+        return torch.get_default_dtype(), torch.device("cpu")
 
     def _check_x(self, x, name: str = "x") -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -152,17 +158,27 @@ class Flow(nn.Module):
         dtype, device = self._dtype_device()
         return x.to(device=device, dtype=dtype)
 
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Data to noise: ``(z, log|det df/dx|)``, shapes ``(batch, features)``, ``(batch,)``."""
+        return self.transform(self._check_x(x))
+
+    def inverse(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise to data: ``(x, log|det df^{-1}/dz|)``."""
+        return self.transform.inverse(self._check_x(z, "z"))
+
     def transform_to_noise(self, x: torch.Tensor) -> torch.Tensor:
         """``z = f(x)``: ``(batch, features)``."""
-        return self.transform(self._check_x(x))[0]
+        return self.forward(x)[0]
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p(x)``: ``(batch, features)`` -> ``(batch,)``."""
         z, logabsdet = self.transform(self._check_x(x))
         return self.base.log_prob(z) + logabsdet
 
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | int | None = None) -> torch.Tensor:
-        """``x = f^{-1}(z)``, ``z ~ p_Z``: ``(n, features)``."""
+        """``x = f^{-1}(z)``, ``z ~ p_Z``: ``(n, features)``, without a gradient graph
+        (use :meth:`sample_and_log_prob` to train through the samples)."""
         return self.sample_and_log_prob(n, generator)[0]
 
     def sample_and_log_prob(self, n: int, generator: torch.Generator | int | None = None
