@@ -12,8 +12,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from coursekit.data.toy2d import get_toy2d  # noqa: E402
-from coursekit.flows import CNF, MAF, NSF, Glow, Planar, RealNVP  # noqa: E402
+from coursekit.flows import CNF, MAF, NSF, Flow, Glow, Planar, RealNVP  # noqa: E402
 from coursekit.widgets.flow_layer_explorer import FlowLayerExplorer, flow_layers  # noqa: E402
+from coursekit.widgets.planar_flow_explorer import (  # noqa: E402
+    PlanarFlowExplorer,
+    planar_density,
+    planar_det,
+    planar_preimages,
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +142,87 @@ def test_flow_layer_explorer_bad_input(realnvp, data):
         app.update(layer=1, direction="data → noise")
     with pytest.raises(ValueError, match="show"):
         app.update(layer=1, show="nothing")
+
+
+# -- PlanarFlowExplorer ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def planar_app():
+    return PlanarFlowExplorer(resolution=100)
+
+
+def _random_params(rng):
+    return dict(zip(("u1", "u2", "w1", "w2", "b"), rng.uniform(-3, 3, 5).round(1)))
+
+
+def test_constrained_map_is_always_invertible(planar_app):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        state = planar_app.update(**_random_params(rng), constrained=True)
+        assert state["min_det"] > 0 and state["invertible"] and state["wu_hat"] > -1
+        assert not state["fold_x"] and state["preimages"].max() == 1
+
+
+@pytest.mark.parametrize("params", [dict(u1=-2.0, u2=1.0, w1=1.5, w2=0.5, b=0.0),
+                                    dict(u1=1.0, u2=-3.0, w1=0.0, w2=1.0, b=1.0),
+                                    dict(u1=-3.0, u2=-3.0, w1=0.4, w2=0.3, b=-0.5)])
+def test_unconstrained_map_folds_when_wu_below_minus_one(planar_app, params):
+    state = planar_app.update(**params, constrained=False)
+    assert state["wu"] < -1 and state["wu_hat"] == pytest.approx(state["wu"])
+    assert state["min_det"] < 0 and not state["invertible"]
+    assert len(state["fold_x"]) == 2 and state["preimages"].max() == 3
+    np.testing.assert_array_equal(state["u_hat"], state["u"])
+
+
+def test_det_is_autograds_jacobian_det(planar_app):
+    rng = np.random.default_rng(1)
+    z = torch.as_tensor(rng.normal(size=(5, 2)))
+    for constrained in (True, False):
+        params = dict(u1=-2.0, u2=1.0, w1=1.5, w2=0.5, b=0.3, constrained=constrained)
+        layer = planar_app.layer(**params)
+        u_hat = layer.u_hat().detach()
+        det = planar_det(z, u_hat, layer.w.detach(), layer.b.detach())
+        for i in range(5):
+            jac = torch.autograd.functional.jacobian(
+                lambda p, layer=layer: layer.inverse(p[None])[0][0], z[i])
+            assert det[i].item() == pytest.approx(torch.linalg.det(jac).item(), abs=1e-10)
+        grid_det = planar_app.update(**params)["z_det"]
+        assert grid_det.min() == pytest.approx(planar_app.update(**params)["min_det"])
+
+
+def test_pushforward_density(planar_app):
+    # invertible: the density is the flow's own log_prob (root find in PlanarTransform)
+    params = dict(u1=-2.0, u2=1.0, w1=1.5, w2=0.5, b=0.3, constrained=True)
+    layer = planar_app.layer(**params)
+    x = torch.as_tensor(np.random.default_rng(2).normal(size=(50, 2)))
+    density, count = planar_density(x, layer.u_hat().detach(), layer.w.detach(),
+                                    layer.b.detach())
+    want = Flow(layer, 2).log_prob(x).exp().detach()
+    np.testing.assert_allclose(density.numpy(), want.numpy(), rtol=1e-8)
+    assert (count == 1).all()
+    # it integrates to one (a milder map: the grid sum is a fair quadrature)
+    for mild in (dict(u1=1.0, u2=1.0, w1=1.0, w2=-0.5, b=0.3), dict(u1=-0.5, u2=0.2, w1=1.0,
+                                                                     w2=0.5, b=-1.0)):
+        state = planar_app.update(**mild, constrained=True)
+        cell = (2 * state["x_extent"] / (planar_app.resolution - 1)) ** 2
+        assert state["density"].sum() * cell == pytest.approx(1.0, abs=0.01)
+    # folded: every preimage found maps to x, and they are distinct
+    layer = planar_app.layer(**params | {"constrained": False})
+    z, found = planar_preimages(x, layer.u, layer.w.detach(), layer.b.detach())
+    assert found.sum(0).max() == 3 and set(found.sum(0).tolist()) <= {1, 3}
+    for k in range(3):
+        mapped = layer.inverse(z[k][found[k]])[0].detach()
+        np.testing.assert_allclose(mapped.numpy(), x[found[k]].numpy(), atol=1e-9)
+
+
+def test_planar_summary_and_render(planar_app):
+    state = planar_app.update(u1=-2.0, u2=1.0, w1=1.5, w2=0.5, b=0.0, constrained=False)
+    text = planar_app.summary(state)
+    assert "wᵀu = -2.500" in text and "wᵀû = -2.500" in text
+    assert f"{state['min_det']:.3f}" in text and "not invertible" in text
+    state = planar_app.update(u1=-2.0, u2=1.0, w1=1.5, w2=0.5, b=0.0, constrained=True)
+    text = planar_app.summary(state)
+    assert f"wᵀû = {state['wu_hat']:.3f}" in text and "<b>invertible</b>" in text
+    for params in (dict(constrained=False), dict(w1=0.0, w2=0.0), {}):
+        fig = planar_app.render(**params)
+        assert len(fig.axes) == 2
+        plt.close(fig)
