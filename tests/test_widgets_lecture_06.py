@@ -121,6 +121,9 @@ def test_summary_and_render(realnvp, data):
         fig = app.render(layer=1, show=show, direction="data → noise")
         assert len(fig.axes) == 2
         plt.close(fig)
+    box = app.widget()
+    assert "coursekit-flow-layers" in box._dom_classes
+    assert set(app.controls) == {"layer", "show", "direction"}
 
 
 def test_flow_layer_explorer_bad_input(realnvp, data):
@@ -156,7 +159,7 @@ def _random_params(rng):
 
 def test_constrained_map_is_always_invertible(planar_app):
     rng = np.random.default_rng(0)
-    for _ in range(20):
+    for _ in range(10):
         state = planar_app.update(**_random_params(rng), constrained=True)
         assert state["min_det"] > 0 and state["invertible"] and state["wu_hat"] > -1
         assert not state["fold_x"] and state["preimages"].max() == 1
@@ -226,3 +229,5 @@ def test_planar_summary_and_render(planar_app):
         fig = planar_app.render(**params)
         assert len(fig.axes) == 2
         plt.close(fig)
+    box = PlanarFlowExplorer(resolution=30).widget()
+    assert "coursekit-planar-flow" in box._dom_classes

@@ -35,7 +35,7 @@ from matplotlib.collections import LineCollection
 from coursekit.flows.planar import PlanarTransform
 from coursekit.widgets.base import App
 
-_BISECTION_STEPS = 60
+_BISECTION_STEPS = 50  # a bracket of width <= 2 |c| + 2 < 40 down to below 1e-13
 
 
 def planar_det(z: torch.Tensor, u_hat: torch.Tensor, w: torch.Tensor,
@@ -69,8 +69,8 @@ def planar_preimages(x: torch.Tensor, u_hat: torch.Tensor, w: torch.Tensor,
     ends = [t - abs(c) - 1.0] + [torch.full_like(t, a) for a in _turning_points(c, bias)]
     ends += [t + abs(c) + 1.0]
 
-    def g(alpha):
-        return alpha + c * torch.tanh(alpha + bias) - t
+    def g(alpha, target):
+        return alpha + c * torch.tanh(alpha + bias) - target
 
     zs, found = [], []
     for k in range(3):
@@ -80,15 +80,16 @@ def planar_preimages(x: torch.Tensor, u_hat: torch.Tensor, w: torch.Tensor,
             continue
         lo = torch.clamp(ends[k], ends[0], ends[-1])
         hi = torch.clamp(ends[k + 1], ends[0], ends[-1])
-        g_lo = g(lo)
-        has_root = (g_lo * g(hi) < 0) & (lo < hi)
+        has_root = (g(lo, t) * g(hi, t) < 0) & (lo < hi)
+        lo, hi, target = lo[has_root], hi[has_root], t[has_root]  # bisect where a root is
+        sign_lo = torch.sign(g(lo, target))
         for _ in range(_BISECTION_STEPS):
             mid = 0.5 * (lo + hi)
-            same = torch.sign(g(mid)) == torch.sign(g_lo)
+            same = torch.sign(g(mid, target)) == sign_lo
             lo, hi = torch.where(same, mid, lo), torch.where(same, hi, mid)
-        alpha = 0.5 * (lo + hi)
-        z = x - torch.tanh(alpha + bias)[:, None] * u_hat
-        zs.append(torch.where(has_root[:, None], z, math.nan))
+        z = torch.full_like(x, math.nan)
+        z[has_root] = x[has_root] - torch.tanh(0.5 * (lo + hi) + bias)[:, None] * u_hat
+        zs.append(z)
         found.append(has_root)
     return torch.stack(zs), torch.stack(found)
 
@@ -109,9 +110,9 @@ class PlanarFlowExplorer(App):
     """One planar map applied to N(0, I) in 2-D: the warped grid, p(x) and the fold.
 
     Args: the controls' starting values (``u = (u1, u2)``, ``w = (w1, w2)``, ``b``,
-    ``constrained``), ``z_extent`` (the half-width of the ``z``-window and of the grid of
-    lines, ``[-3, 3]^2`` of it) and ``resolution`` (points per axis of the ``z`` and ``x``
-    grids).
+    ``constrained``), ``z_extent`` (the half-width of the square ``z``-window; the grid of
+    lines covers ``[-3, 3]^2``) and ``resolution`` (points per axis of the ``z``- and
+    ``x``-grids).
 
     ``update(u1, u2, w1, w2, b, constrained)`` returns a dict with ``u``, ``u_hat``, ``w``
     ``(2,)``, ``b``, ``wu`` (:math:`w^\\top u`), ``wu_hat`` (:math:`w^\\top \\hat u`),
