@@ -49,6 +49,16 @@ def code_cells(nb: Path) -> list[str]:
     return cells
 
 
+def collapsed_code_cells(nb: Path) -> set[int]:
+    """Indices (among the code cells) of cells stored with their source collapsed
+    (``metadata.jupyter.source_hidden``: the worked answers of the Try-it exercises).
+    JupyterLab shows no input prompt, so no execution count, for such a cell."""
+    data = json.loads(nb.read_text(encoding="utf-8"))
+    code = [c for c in data.get("cells", []) if c.get("cell_type") == "code"]
+    return {i for i, c in enumerate(code)
+            if c.get("metadata", {}).get("jupyter", {}).get("source_hidden")}
+
+
 def uses_widgets(nb: Path) -> bool:
     """True when the notebook's code uses ``coursekit.widgets``."""
     return any("coursekit.widgets" in src for src in code_cells(nb))
