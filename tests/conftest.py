@@ -159,6 +159,21 @@ def _table(tr, times: dict[str, float], flag_over: float | None = None) -> None:
     tr.write_line(f"{'total':<{width}}  {sum(times.values()):7.1f} s")
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread (then restore the count). For tests of small
+    models on a shared CPU, one thread is fastest and does not oversubscribe the cores;
+    a module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    Function-scoped on purpose: a module-scoped fixture pins its whole file to one
+    xdist worker (suite_plugins.modules_with_shared_fixtures)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _allow_grading_without_isolation() -> None:
     """On a machine whose kernel cannot confine student code (macOS, Windows, Linux
     without Landlock) the grader refuses to run unless told it may: the test suite

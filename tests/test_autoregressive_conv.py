@@ -25,13 +25,7 @@ from coursekit.train import fit
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # small models on a shared CPU: one thread is fastest and does not oversubscribe
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(name: str, features: int = 16, smaller: bool = False):

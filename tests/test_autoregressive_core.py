@@ -23,14 +23,7 @@ from coursekit.autoregressive import (
 from coursekit.data import load_digits
 from coursekit.train import fit
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # these models are tiny: one thread is fastest and avoids oversubscribing a shared CPU
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _ordering(n, seed):

@@ -36,13 +36,7 @@ D = 3
 ORDER = [2, 0, 1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # small models: one thread is fastest and avoids oversubscribing a shared CPU
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _perturbed(module, scale=0.3, seed=0):

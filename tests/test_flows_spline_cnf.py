@@ -32,13 +32,7 @@ D64 = torch.float64
 BOUND = 3.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # these models are tiny: one thread is fastest and avoids oversubscribing a shared CPU
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _params(bins=6, batch=(), seed=0, scale=2.0):

@@ -37,6 +37,17 @@ def _alternating(i: int) -> str:
     return "even" if i % 2 == 0 else "odd"
 
 
+def _reversed_between(block, features: int, layers: int, hidden) -> list:
+    """``layers`` blocks ``block(features, hidden)`` with the features reversed between
+    consecutive blocks, so each block conditions on what the previous one changed last."""
+    transforms = []
+    for i in range(layers):
+        if i > 0:
+            transforms.append(ReversePermutation(features))
+        transforms.append(block(features, hidden))
+    return transforms
+
+
 class _Stacked(Flow):
     """A flow of ``layers`` layers; subclasses say how to build them."""
 
@@ -98,12 +109,8 @@ class MAF(_Stacked):
     def __init__(self, features: int, layers: int = 5, hidden=(64, 64)):
         layers = check_count(layers, "layers")
         features = check_count(features, "features")
-        transforms = []
-        for i in range(layers):
-            if i > 0:
-                transforms.append(ReversePermutation(features))
-            transforms.append(MAFTransform(features, hidden))
-        super().__init__(transforms, features, layers, hidden)
+        super().__init__(_reversed_between(MAFTransform, features, layers, hidden), features,
+                         layers, hidden)
 
 
 class IAF(_Stacked):
@@ -114,12 +121,8 @@ class IAF(_Stacked):
     def __init__(self, features: int, layers: int = 5, hidden=(64, 64)):
         layers = check_count(layers, "layers")
         features = check_count(features, "features")
-        transforms = []
-        for i in range(layers):
-            if i > 0:
-                transforms.append(ReversePermutation(features))
-            transforms.append(IAFTransform(features, hidden))
-        super().__init__(transforms, features, layers, hidden)
+        super().__init__(_reversed_between(IAFTransform, features, layers, hidden), features,
+                         layers, hidden)
 
 
 class Glow(_Stacked):
