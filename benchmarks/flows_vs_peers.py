@@ -106,8 +106,8 @@ def nflows_model(arch: str):
 
 def zuko_model(arch: str):
     import zuko
-    from zuko.flows import Flow, GeneralCouplingTransform, UnconditionalDistribution
     from zuko.distributions import DiagNormal
+    from zuko.flows import Flow, GeneralCouplingTransform, UnconditionalDistribution
     from zuko.transforms import MonotonicRQSTransform
 
     kw = dict(hidden_features=HIDDEN, activation=nn.ReLU)
@@ -176,41 +176,38 @@ def run(lib: str, arch: str, dist, steps: int, seed: int, x_test) -> dict:
 DIFFERENCES = """\
 ## What differs between the implementations
 
-Common to all: standard-normal base, ReLU conditioners with two hidden layers of 64,
-the same depth (MAF 5 blocks, RealNVP 8 couplings, NSF 4 couplings), alternating
-masks / reversed orderings, float32, default PyTorch initialisation except where noted.
+Common to all three: standard-normal base, ReLU conditioners with two hidden layers of
+64, the same depth (MAF 5 blocks, RealNVP 8 couplings, NSF 4 couplings), alternating
+masks / reversed orderings starting with the same one, float32, the log-density computed
+in one pass in the data-to-noise direction. The parameter counts are identical.
 
 * **MAF, scale parameterisation.** coursekit: `z = (x - mu) exp(-alpha)` with
-  `alpha = 3 tanh(raw / 3)` (soft clamp to (-3, 3)). nflows
-  (`MaskedAffineAutoregressiveTransform`): `z = x * s + shift` with
-  `s = sigmoid(raw + 2) + 1e-3` (scale in (0.001, 1.001), starts near 0.88, cannot expand
-  data by more than ~1 in one block in the data-to-noise direction). zuko
-  (`MonotonicAffineTransform`): `log s = raw / (1 + |raw / log 1e-3|)` (soft clamp to
-  about +-6.9), applied in the noise-to-data direction of zuko's `MaskedAutoregressiveTransform`
-  convention (log-density evaluated through the inverse).
+  `alpha = 3 tanh(raw / 3)` (log-scale soft-clamped to (-3, 3)). nflows 0.14
+  (`MaskedAffineAutoregressiveTransform`): `z = s x + shift` with
+  `s = softplus(raw) + 1e-3` (no upper bound; starts near 0.69, so the untrained flow
+  is not the identity). zuko (`MonotonicAffineTransform`): `z = exp(a) x + b` with
+  `a = raw / (1 + |raw / ln 1e-3|)` (soft bound, |a| < 6.9).
 * **MAF, MADE.** coursekit and zuko: plain masked MLPs. nflows: `MADE` with
   `use_residual_blocks=False, num_blocks=1` (an initial masked layer + one masked block =
-  two hidden layers of 64); nflows zero-initialises nothing here (its residual blocks,
-  not used, would). Orderings: coursekit and nflows use an explicit
-  `ReversePermutation` between blocks; zuko alternates the MADE order
-  (`randperm=False`), equivalent. nflows' MADE assigns hidden-unit degrees its own way
-  (cycled), coursekit's MADE its own; with 2 features both give feature 2 a dependence on
-  feature 1 only.
+  two hidden layers of 64), ReLU. The permutation between blocks: coursekit and nflows
+  insert an explicit `ReversePermutation`; zuko alternates the MADE order
+  (`randperm=False`); in 2-D all three give the same dependency structure. Each library
+  assigns hidden-unit degrees its own way.
 * **RealNVP.** coursekit: `z_B = x_B exp(s) + t`, `s = 2 tanh(raw / 2)`. nflows
-  (`AffineCouplingTransform`): `z_B = x_B * (sigmoid(raw + 2) + 1e-3) + t`. zuko
-  (`GeneralCouplingTransform` with its default `MonotonicAffineTransform`): log-scale soft
-  clamp as in its MAF. zuko's `RealNVP` class uses the opposite first mask, so the
-  flow is built from `GeneralCouplingTransform` with coursekit's mask order.
+  (`AffineCouplingTransform`): `z_B = x_B (sigmoid(raw + 2) + 1e-3) + t` (scale in
+  (0.001, 1.001): one layer can only contract in the data-to-noise direction). zuko
+  (`GeneralCouplingTransform`, default `MonotonicAffineTransform`): log-scale soft bound as
+  in its MAF. zuko's own `RealNVP` class starts with the other mask, so the flow is
+  assembled from `GeneralCouplingTransform` with coursekit's mask order (feature 0
+  transformed first).
 * **NSF.** All three: rational-quadratic spline couplings, 8 bins on [-5, 5], identity
-  (linear tails) outside, interior derivatives predicted (`3K - 1` outputs per feature).
-  coursekit: minimum bin width/height/derivative from `coursekit.flows.spline`
-  (1e-3), zero-initialised last conditioner layer (each layer starts as the identity).
-  nflows (`PiecewiseRationalQuadraticCouplingTransform`, `tails="linear"`): same minima,
-  default initialisation of the last layer; boundary derivatives fixed to 1. zuko:
-  `zuko.flows.NSF` is *autoregressive* (a MAF with spline univariates), so the coupling
-  flow is assembled from `GeneralCouplingTransform(univariate=MonotonicRQSTransform)`;
-  zuko's spline uses a minimum slope of 1e-3 and its own softmax/softplus
-  parameterisation of widths, heights and derivatives.
+  outside (linear tails), `3K - 1` conditioner outputs per transformed feature (boundary
+  derivatives fixed to 1), minimum bin width/height/derivative 1e-3 (zuko: minimum slope
+  1e-3). coursekit zero-initialises each conditioner's last layer (every layer starts as
+  the identity); nflows and zuko keep PyTorch's default initialisation (nflows warns
+  "Inputs to the softmax are not scaled down"). `zuko.flows.NSF` is *autoregressive* (a
+  MAF with spline univariates), so zuko's coupling NSF is assembled from
+  `GeneralCouplingTransform(univariate=MonotonicRQSTransform)`.
 * **Overhead.** zuko builds a fresh `torch.distributions` object (`model()`) on every
   call; nflows and coursekit are plain modules.
 """
