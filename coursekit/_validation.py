@@ -139,6 +139,17 @@ def check_vector(t: torch.Tensor, name: str, d: int | None = None, like: str = "
                          f"got shape {tuple(t.shape)}")
 
 
+def check_rows(x, name: str, features: int) -> None:
+    """``x`` is a finite tensor of shape ``(batch, features)``: the input of every density
+    model with a fixed number of features (autoregressive models, flows)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor of shape (batch, {features}), "
+                        f"got {type(x).__name__}")
+    if x.dim() != 2 or x.shape[1] != features:
+        raise ValueError(f"{name}: expected shape (batch, {features}), got {tuple(x.shape)}")
+    check_finite(x, name)
+
+
 def check_square(t: torch.Tensor, name: str, d: int | None = None) -> None:
     if t.dim() < 2 or t.shape[-1] != t.shape[-2]:
         raise ValueError(f"{name}: expected a square matrix of shape (..., d, d), "

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursekit._validation import as_generator, check_count
+from coursekit._validation import as_generator, check_count, check_rows
 from coursekit.functional import LOG_2PI
 
 
@@ -169,14 +169,7 @@ class AutoregressiveModel(nn.Module):
         return p.device, p.dtype
 
     def _check_x(self, x, name: str = "x") -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor of shape (batch, {self.features}), "
-                            f"got {type(x).__name__}")
-        if x.dim() != 2 or x.shape[1] != self.features:
-            raise ValueError(f"{name}: expected shape (batch, {self.features}), "
-                             f"got {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name}: contains NaN or infinite values")
+        check_rows(x, name, self.features)
         self.output.check(x, name)
         device, dtype = self._param_device()
         return x.to(device=device, dtype=dtype)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from coursekit._validation import as_generator, check_count
+from coursekit._validation import as_generator, check_count, check_rows
 from coursekit.functional import _log_standard_normal
 
 
@@ -147,14 +147,7 @@ class Flow(nn.Module):
         return torch.get_default_dtype(), torch.device("cpu")
 
     def _check_x(self, x, name: str = "x") -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor of shape (batch, {self.features}), "
-                            f"got {type(x).__name__}")
-        if x.dim() != 2 or x.shape[1] != self.features:
-            raise ValueError(f"{name}: expected shape (batch, {self.features}), "
-                             f"got {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name}: contains NaN or infinite values")
+        check_rows(x, name, self.features)
         dtype, device = self._dtype_device()
         return x.to(device=device, dtype=dtype)
 
