@@ -111,9 +111,9 @@ class FlowLayerExplorer(App):
                 0 <= start <= n_layers):
             raise ValueError(f"layer: expected an int in [0, {n_layers}], got {layer!r}")
         self.slider("layer", 0, n_layers, 1, int(start), description="layer")
-        self.choice("show", SHOW, "both", kind="buttons")
+        self.choice("show", SHOW, "both")
         if self.data is not None:
-            self.choice("direction", DIRECTIONS, DIRECTIONS[0], kind="buttons")
+            self.choice("direction", DIRECTIONS, DIRECTIONS[0])
 
     def _check_data(self, data) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor)
