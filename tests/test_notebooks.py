@@ -34,6 +34,16 @@ def test_notebook_stored_clean(path):
                        "run `python tools/notebooks.py strip` before committing")
 
 
+@pytest.mark.parametrize("path", STORED, ids=_rel)
+def test_notebook_text_has_no_control_characters(path):
+    # a "\a" or "\b" in a non-raw Python string that generated a cell turns "\approx"
+    # or "\beta" into a bell or backspace character, and the formula silently breaks
+    nb = json.loads(path.read_text())
+    bad = [(i, repr(ch)) for i, c in enumerate(nb["cells"]) for ch in "".join(c["source"])
+           if ord(ch) < 32 and ch not in "\n\t\r"]
+    assert not bad, f"{_rel(path)}: control characters (cell, char): {bad[:5]}"
+
+
 def test_there_are_notebooks_to_run():
     assert EXECUTED, "no notebooks found under lectures/ or solutions/"
 
