@@ -75,7 +75,8 @@ def test_choice_kinds_checkbox_int_text_and_button():
     assert isinstance(app.choice("d", ("a", "b"), "b"), w.Dropdown)
     sel = app.choice("n", (1, 10, 100), 10, kind="slider", description="n")
     assert isinstance(sel, w.SelectionSlider) and sel.value == 10 and not sel.continuous_update
-    assert isinstance(app.choice("t", ["u", "v"], "u", kind="buttons"), w.ToggleButtons)
+    with pytest.raises(ValueError, match="kind"):  # the browser suite cannot drive them
+        app.choice("t", ["u", "v"], "u", kind="buttons")
     assert isinstance(app.checkbox("c", True), w.Checkbox)
     box = app.int_text("i", 3, 0, 9, description="index")
     assert isinstance(box, w.BoundedIntText) and (box.min, box.max, box.value) == (0, 9, 3)
