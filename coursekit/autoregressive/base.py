@@ -53,6 +53,11 @@ class BernoulliOutput:
                              "output; binarise the data (load_digits(binarize='static'))")
 
 
+def _soft_log_scale(raw: torch.Tensor) -> torch.Tensor:
+    """A log-scale soft-clamped to ``(-7, 5)``: ``6 tanh(raw / 6) - 1``."""
+    return 6.0 * torch.tanh(raw / 6.0) - 1.0
+
+
 class GaussianOutput:
     r"""Continuous ``x_j \sim N(\mu_j, e^{2 s_j})``; two parameters ``(\mu_j, s_j)``.
 
@@ -64,7 +69,7 @@ class GaussianOutput:
 
     @staticmethod
     def _mean_log_scale(params):
-        return params[..., 0], 6.0 * torch.tanh(params[..., 1] / 6.0) - 1.0
+        return params[..., 0], _soft_log_scale(params[..., 1])
 
     def log_prob(self, x, params):
         mean, log_scale = self._mean_log_scale(params)
@@ -92,7 +97,7 @@ class MixtureOfGaussiansOutput:
     def _split(self, params):
         k = self.components
         logits, mean, raw = params[..., :k], params[..., k:2 * k], params[..., 2 * k:]
-        return torch.log_softmax(logits, -1), mean, 6.0 * torch.tanh(raw / 6.0) - 1.0
+        return torch.log_softmax(logits, -1), mean, _soft_log_scale(raw)
 
     def log_prob(self, x, params):
         log_w, mean, log_scale = self._split(params)
@@ -238,10 +243,6 @@ class AutoregressiveModel(nn.Module):
         finally:
             self.train(was_training)
         return x
-
-    def nll(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood in nats per example (a training loss)."""
-        return -self.log_prob(x).mean()
 
 
 def nll_loss(model: AutoregressiveModel, batch) -> torch.Tensor:
