@@ -132,27 +132,49 @@ def _running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def kill_uid(uid: int) -> int:
-    """SIGKILL every process owned by ``uid`` (Linux /proc); returns how many."""
+def kill_uid(uid: int, patience: float = 10.0) -> int:
+    """SIGKILL every live process owned by ``uid`` (Linux /proc); returns how many.
+
+    A fork bomb keeps forking while it is being killed, so one sweep is not
+    enough: each sweep first stops every process it finds (a stopped process
+    cannot fork) and then kills them, and sweeps repeat until one finds no live
+    process, or ``patience`` seconds have passed. Zombies (already dead, waiting
+    for their parent to reap them) are not counted.
+    """
     killed = 0
     if uid == 0 or not os.path.isdir("/proc"):
         return 0
-    for _ in range(5):
-        found = 0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
+    deadline = time.monotonic() + patience
+    while True:
+        found = live_pids_of(uid)
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in found:
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    continue
+        killed += len(found)
+        if not found or time.monotonic() > deadline:
+            return killed
+        time.sleep(0.02)
+
+
+def live_pids_of(uid: int) -> list[int]:
+    """Process ids owned by ``uid`` that are not zombies."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != uid:
                 continue
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    os.kill(int(entry), signal.SIGKILL)
-                    found += 1
-            except (FileNotFoundError, ProcessLookupError, PermissionError):
-                continue
-        killed += found
-        if not found:
-            break
-        time.sleep(0.05)
-    return killed
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X"):
+            pids.append(int(entry))
+    return pids
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
