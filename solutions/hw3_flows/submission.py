@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: F401 (F.softplus, for 3e)
 
 LOG_2PI = math.log(2.0 * math.pi)
 SCALE_BOUND = 2.0  # the coupling layer's log-scales lie in (-SCALE_BOUND, SCALE_BOUND)
@@ -80,7 +80,7 @@ def made_degrees(order: torch.Tensor, hidden_sizes) -> list:
         A list of ``len(hidden_sizes) + 1`` int64 tensors on ``order``'s device:
         the (n,) input degrees, then one (hidden_sizes[l],) tensor per layer.
     """
-    ### HINT: degrees[order] = torch.arange(1, n + 1); torch.arange(h) % (n - 1) + 1
+    ### HINT: degrees[order] = arange(1, n + 1); hidden: arange(h) % (n - 1) + 1
     ### BEGIN SOLUTION
     n = order.shape[0]
     inputs = torch.empty_like(order)
@@ -111,7 +111,7 @@ def made_masks(order: torch.Tensor, hidden_sizes) -> list:
         A list of ``len(hidden_sizes) + 1`` floating tensors of 0s and 1s on
         ``order``'s device, shapes (hidden_sizes[0], n), ..., (n, hidden_sizes[-1]).
     """
-    ### HINT: compare degree vectors with broadcasting: out[:, None] >= in[None, :]
+    ### HINT: compare degrees by broadcasting: d_out[:, None] >= d_in[None, :]
     ### BEGIN SOLUTION
     degrees = made_degrees(order, hidden_sizes)
     masks = [(d_out[:, None] >= d_in[None, :]).float()
@@ -234,7 +234,7 @@ def maf_inverse(z: torch.Tensor, nets):
     Returns:
         (x, logdet): x (batch, d), and log|det dx/dz| = sum_k logdet_k (batch,).
     """
-    ### HINT: iterate over reversed(range(len(nets))); flip AFTER inverting block k
+    ### HINT: loop over reversed(range(len(nets))); flip AFTER block k's inverse
     ### BEGIN SOLUTION
     h = z
     total = torch.zeros_like(z[..., 0])
@@ -292,7 +292,7 @@ def planar_flow(z: torch.Tensor, u: torch.Tensor, w: torch.Tensor, b):
     Returns:
         (f, logdet): f (batch, d) and log|det df/dz| (batch,).
     """
-    ### HINT: a = z @ w + b has shape (batch,); broadcast it over the d features with a[:, None]
+    ### HINT: a = z @ w + b is (batch,): broadcast it with a[:, None]
     ### BEGIN SOLUTION
     u_hat = planar_u_hat(u, w)
     a = z @ w + b
@@ -325,7 +325,7 @@ def affine_coupling_forward(x: torch.Tensor, net):
     Returns:
         (z, logdet): z (batch, d) = [z_a, z_b], log|det dz/dx| (batch,).
     """
-    ### HINT: split the net's output in two along the last dimension; torch.cat([z_a, z_b], -1)
+    ### HINT: split net(x_a) in two along the last dim; torch.cat([z_a, z_b], -1)
     ### BEGIN SOLUTION
     d_a = x.shape[-1] // 2
     x_a, x_b = x[:, :d_a], x[:, d_a:]
