@@ -10,13 +10,22 @@ run by nbval as well (:class:`RunEachNotebookOnce`).
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from pathlib import Path
 
 import matplotlib
 import pytest
-from suite_plugins import RunEachNotebookOnce, is_notebook, modules_with_shared_fixtures
+from suite_plugins import (
+    RunEachNotebookOnce,
+    is_notebook,
+    longest_first,
+    modules_with_shared_fixtures,
+    recorded_scope_seconds,
+    scope_of,
+)
 
 matplotlib.use("Agg")
 
@@ -47,12 +56,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called on the controller
 def pytest_xdist_make_scheduler(config, log):
-    """With -n, tests that share state stay on one worker; the rest spread freely.
-
-    * A notebook's cells share one kernel: they run on one worker, in order.
-    * tests/browser/ shares one JupyterLab server and one Chromium per session.
-    * A test file with a module- or session-scoped fixture runs on one worker,
-      which builds the fixture once.
+    """With -n, tests that share state stay on one worker (``suite_plugins.scope_of``:
+    a notebook's cells, one lecture's Run All in the browser, a file with a module- or
+    session-scoped fixture); the rest spread freely, the longest units first.
 
     This replaces ``--dist loadscope`` (pyproject's addopts), which groups by
     file and so keeps notebooks together even where this conftest is not
@@ -66,19 +72,25 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     shared = modules_with_shared_fixtures(config.rootpath)
+    recorded = recorded_scope_seconds()
 
     class SharedStateScheduling(LoadScopeScheduling):
-        # Scopes run whole on one worker; LoadScopeScheduling starts the ones with
-        # the most tests first, so notebooks and the browser session lead.
+        # Units (suite_plugins.scope_of) run whole on one worker. LoadScopeScheduling
+        # would start the units with the most tests first; these start the longest
+        # first (by the times recorded in tests/scope_seconds.json), so a long lecture
+        # does not start last and keep one worker busy while the other idles.
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            if is_notebook(path):
-                return path
-            if path.startswith("tests/browser/"):
-                return "tests/browser"
-            if path in shared:
-                return path
-            return nodeid
+            return scope_of(nodeid, shared)
+
+        def _assign_work_unit(self, node) -> None:
+            # the work queue is complete at the first assignment: order it once (the
+            # workers' collections keep their order, xdist sends them indices into it)
+            if not getattr(self, "_ordered", False):
+                sizes = {unit: len(tests) for unit, tests in self.workqueue.items()}
+                self.workqueue = OrderedDict(
+                    (unit, self.workqueue[unit]) for unit in longest_first(sizes, recorded))
+                self._ordered = True
+            super()._assign_work_unit(node)
 
     return SharedStateScheduling(config, log)
 
@@ -102,11 +114,16 @@ class RunTimes:
     setup and stops in its last cell's teardown).
 
     Everything comes from the test reports: under xdist the controller receives
-    every worker's reports, so the same code works with and without ``-n``.
+    every worker's reports, so the same code works with and without ``-n``. The
+    seconds per xdist unit go to ``reports/scope_seconds.json`` (or
+    ``$COURSEKIT_REPORT_DIR``): after a full run, copy it to tests/ to refresh the
+    schedule (``suite_plugins.SCOPE_SECONDS_FILE``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shared: set[str]) -> None:
         self.start = time.perf_counter()
+        self.shared = shared
+        self.scopes: dict[str, float] = defaultdict(float)
         self.notebooks: dict[str, float] = defaultdict(float)
         self.parts: dict[str, float] = defaultdict(float)
         self.tests: dict[str, int] = defaultdict(int)
@@ -116,6 +133,7 @@ class RunTimes:
         path = report.nodeid.split("::", 1)[0]
         part = _part(path)
         self.parts[part] += report.duration
+        self.scopes[scope_of(report.nodeid, self.shared)] += report.duration
         if report.when == "call":
             self.tests[part] += 1
             for name, value in report.user_properties:
@@ -127,6 +145,7 @@ class RunTimes:
 
     def pytest_terminal_summary(self, terminalreporter, config):
         tr = terminalreporter
+        self._write_scope_seconds(config)
         if self.notebooks:
             tr.section("notebook wall times")
             _table(tr, self.notebooks, flag_over=NOTEBOOK_BUDGET_SECONDS)
@@ -148,6 +167,16 @@ class RunTimes:
             tr.write_line(f"{'sum':<12} {sum(self.parts.values()):7.1f} s  "
                           f"(over {workers} worker{'s' if workers > 1 else ''}; "
                           f"wall {time.perf_counter() - self.start:.1f} s)")
+
+
+    def _write_scope_seconds(self, config) -> None:
+        """The units of more than a second, longest first (the rest are unit tests,
+        whose default guess is close enough)."""
+        folder = Path(os.environ.get("COURSEKIT_REPORT_DIR") or config.rootpath / "reports")
+        slow = {k: round(v, 1) for k, v in sorted(self.scopes.items(), key=lambda kv: -kv[1])
+                if v >= 1.0}
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "scope_seconds.json").write_text(json.dumps(slow, indent=1) + "\n")
 
 
 def _table(tr, times: dict[str, float], flag_over: float | None = None) -> None:
@@ -188,4 +217,5 @@ def pytest_configure(config):
     _allow_grading_without_isolation()
     config.pluginmanager.register(RunEachNotebookOnce(), "coursekit-run-each-notebook-once")
     if not hasattr(config, "workerinput"):  # the reports reach the controller, not workers
-        config.pluginmanager.register(RunTimes(), "coursekit-run-times")
+        config.pluginmanager.register(RunTimes(modules_with_shared_fixtures(config.rootpath)),
+                                      "coursekit-run-times")

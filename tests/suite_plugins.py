@@ -5,7 +5,9 @@ in a test can get tests/browser/conftest.py instead."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +62,67 @@ def modules_with_shared_fixtures(root) -> set[str]:
         if SHARED_FIXTURE.search(path.read_text(encoding="utf-8")):
             found.add(path.relative_to(root).as_posix())
     return found
+
+
+RUN_ALL_FILE = "tests/browser/test_run_all.py"
+
+
+def scope_of(nodeid: str, shared: set[str]) -> str:
+    """The xdist work unit of a test: the tests of one unit run on one worker, in order.
+
+    * A notebook's cells share one kernel: the notebook is one unit.
+    * Each lecture's Run All in the browser is a unit of its own, so that the
+      heaviest lectures spread over the workers (each worker that runs browser
+      tests starts its own JupyterLab server and Chromium, once).
+    * The rest of tests/browser/ (the fixture notebooks' widgets) is one unit.
+    * A test file with a module- or session-scoped fixture is one unit (its
+      fixture is built once).
+    * Any other test is a unit by itself.
+    """
+    path = nodeid.split("::", 1)[0]
+    if is_notebook(path):
+        return path
+    if path == RUN_ALL_FILE:
+        return nodeid
+    if path.startswith("tests/browser/"):
+        return "tests/browser"
+    if path in shared:
+        return path
+    return nodeid
+
+
+# Seconds each unit took in a full run of the suite on the 2-core CI machine
+# (setup + call + teardown, summed), as tests/conftest.py writes them to
+# reports/scope_seconds.json at the end of every run; copy that file here after a
+# full run to refresh the schedule. Stale numbers only change the order of work.
+SCOPE_SECONDS_FILE = Path(__file__).with_name("scope_seconds.json")
+# guesses for units that no recorded run has seen yet: new lectures and notebooks
+# are heavy, so they start early
+UNRECORDED_SECONDS = {"run_all": 120.0, "notebook": 60.0, "shared": 30.0, "test": 0.3}
+
+
+def expected_seconds(scope: str, tests: int, recorded: dict[str, float]) -> float:
+    """How long unit ``scope`` (of ``tests`` tests) is expected to take."""
+    if scope in recorded:
+        return recorded[scope]
+    if scope.startswith(RUN_ALL_FILE):
+        return UNRECORDED_SECONDS["run_all"]
+    if is_notebook(scope):
+        return UNRECORDED_SECONDS["notebook"]
+    if "::" not in scope:  # a whole file or tests/browser
+        return UNRECORDED_SECONDS["shared"]
+    return UNRECORDED_SECONDS["test"] * tests
+
+
+def recorded_scope_seconds(path: Path = SCOPE_SECONDS_FILE) -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def longest_first(units: dict[str, int], recorded: dict[str, float]) -> list[str]:
+    """The units (name -> number of tests), those expected to take longest first
+    (longest-processing-time-first: on two workers it leaves the least idle time at
+    the end)."""
+    return sorted(units, key=lambda u: -expected_seconds(u, units[u], recorded))

@@ -1,9 +1,10 @@
 """Fixtures for the browser tests: one JupyterLab server and one headless
 Chromium for the whole session, a fresh page per test, and failure artifacts.
 
-* Under pytest-xdist a session is a worker; tests/conftest.py's scheduler runs
-  all of tests/browser/ on one worker, so one server and one browser still
-  serve every test.
+* Under pytest-xdist a session is a worker: each worker that runs browser tests
+  starts one server and one browser, once (tests/conftest.py's scheduler gives
+  each lecture's Run All to whichever worker is free, and keeps the rest of
+  tests/browser/ together).
 * No usable browser (see ``coursekit.browser_env.browser_status``): every browser test is
   skipped with the reason, except under CI (``CI=true``), where it fails.
 * The server's root is a temporary copy of ``lectures/`` and
@@ -176,7 +177,9 @@ def lab_server(browser_available, tmp_path_factory):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
         log.close()
-        shutil.copy(log_path, _ensure(report_dir()) / "jupyter-server.log")
+        worker = os.environ.get("PYTEST_XDIST_WORKER")  # each worker runs its own server
+        name = f"jupyter-server-{worker}.log" if worker else "jupyter-server.log"
+        shutil.copy(log_path, _ensure(report_dir()) / name)
 
 
 def _ensure(folder: Path) -> Path:
