@@ -20,6 +20,8 @@ r"""Normalizing flows (lecture 06): exact densities through invertible maps.
 * :mod:`~coursekit.flows.spline`: :func:`rational_quadratic_spline` (Durkan et al.'s
   monotone spline, identity tails), :class:`Spline`, :class:`SplineCoupling` and the ready
   :class:`NSF`.
+* :mod:`~coursekit.flows.preprocess`: :class:`LogitTransform` (bounded pixels to the
+  real line, RealNVP's preprocessing, with its log-determinant).
 * :mod:`~coursekit.flows.cnf`: :class:`ContinuousFlowTransform` (an ODE solved by RK4, the
   instantaneous change of variables with an exact or Hutchinson trace) and the ready
   :class:`CNF`.
@@ -39,6 +41,7 @@ from coursekit.flows.coupling import (
 from coursekit.flows.glow import ActNorm, LULinear
 from coursekit.flows.models import IAF, MAF, NICE, Glow, Planar, RealNVP
 from coursekit.flows.planar import PlanarTransform
+from coursekit.flows.preprocess import LogitTransform
 from coursekit.flows.spline import NSF, Spline, SplineCoupling, rational_quadratic_spline
 
 __all__ = ["Compose", "Flow", "InverseTransform", "StandardNormal", "Transform"]
@@ -46,5 +49,5 @@ __all__ += ["ActNorm", "AdditiveCoupling", "AffineCoupling", "Glow", "IAF", "IAF
             "LULinear", "MAF", "MAFTransform", "NICE", "Permutation", "Planar",
             "PlanarTransform", "RandomPermutation", "RealNVP", "Rescale",
             "ReversePermutation"]
-__all__ += ["CNF", "ContinuousFlowTransform", "NSF", "Spline", "SplineCoupling",
+__all__ += ["CNF", "ContinuousFlowTransform", "LogitTransform", "NSF", "Spline", "SplineCoupling",
             "rational_quadratic_spline"]
