@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from coursekit.grading.helper_swap import swap_helpers
+from coursekit.grading.plain_adam import Adam
 
 VAR_FLOOR = 1e-3
 HELPER_NAMES = ("log_bernoulli_with_logits", "sample_gaussian", "log_normal",
@@ -267,7 +268,7 @@ def train_vae(x_train, x_test, steps: int = 300, z_dim: int = 4, hidden: int = 6
         torch.manual_seed(init_seed)
         enc = Encoder(x_train.shape[1], z_dim, hidden)
         dec = Decoder(z_dim, x_train.shape[1], hidden)
-    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=lr)
+    opt = Adam([*enc.parameters(), *dec.parameters()], lr=lr)  # not torch.optim's: 2 s faster
     n = x_train.shape[0]
     losses = []
     with helpers_from(helpers):
