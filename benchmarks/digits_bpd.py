@@ -22,7 +22,6 @@ curves; lecture 06 reads it) and ``results/digits_bpd.png``.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 
 import torch
-from digits_nll import RESULTS, plot_curves, trained_model
+from digits_nll import plot_curves, run_table, trained_model
 
 from coursekit.data import load_digits
 from coursekit.data.digits import N_LEVELS
@@ -151,20 +150,8 @@ def write(rows: dict, out: Path) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", help="run only these models (keep the rest)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    d = data()
-    previous = args.out / "digits_bpd.json"
-    rows = json.loads(previous.read_text())["rows"] if args.only and previous.exists() else {}
-    for name, run in runners().items():
-        if args.only and name not in args.only:
-            continue
-        rows[name] = run(d)
-        print(f"{name:26s} {rows[name]['bpd']:6.3f} bits/dim  {rows[name]['seconds']:7.1f} s",
-              flush=True)
-        write(rows, args.out)
+    run_table(__doc__.splitlines()[0], data, runners(), write, "digits_bpd",
+              lambda r: f"{r['bpd']:6.3f} bits/dim  {r['seconds']:7.1f} s", argv)
 
 
 if __name__ == "__main__":

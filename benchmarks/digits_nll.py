@@ -201,26 +201,35 @@ def plot_curves(rows: dict, path: Path, ylabel: str = "test NLL (nats / image)",
     ax.set_ylim(top=worst if top is None else min(top, worst))
     ax.set_xlabel("training seconds")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    if any(r.get("curve") for r in rows.values()):
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_table(description: str, data, runners: dict, write, stem: str, describe,
+              argv=None) -> None:
+    """The command line of a results-table benchmark: run every runner (or ``--only``
+    some, keeping the other rows of ``<out>/<stem>.json``) on ``data()`` and rewrite the
+    table after each; ``describe(row)`` is the progress line's summary."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--only", nargs="*", help="run only these models (keep the rest)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     d = data()
-    previous = args.out / "digits_nll.json"
+    previous = args.out / f"{stem}.json"
     rows = json.loads(previous.read_text())["rows"] if args.only and previous.exists() else {}
-    for name, run in runners().items():
+    for name, run in runners.items():
         if args.only and name not in args.only:
             continue
         rows[name] = run(d)
-        print(f"{name:20s} {rows[name]['nll']:7.2f} nats  {rows[name]['seconds']:7.1f} s",
-              flush=True)
+        print(f"{name:26s} {describe(rows[name])}", flush=True)
         write(rows, args.out)
+
+
+def main(argv=None) -> None:
+    run_table(__doc__.splitlines()[0], data, runners(), write, "digits_nll",
+              lambda r: f"{r['nll']:7.2f} nats  {r['seconds']:7.1f} s", argv)
 
 
 if __name__ == "__main__":

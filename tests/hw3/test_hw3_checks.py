@@ -19,32 +19,25 @@ time, each in its own sandbox worker.
 
 from __future__ import annotations
 
-import importlib.util
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from homework.mistakes import apply_mistake, assert_one_small_marked_edit
+from homework.graded_batch import (
+    assert_full_marks,
+    assert_loses_its_task_only,
+    assert_mistakes_listed_and_small,
+    assert_skeleton_messages,
+    grade_all,
+    load_mistakes,
+)
 
-from coursekit.grading import grade_submission
-from coursekit.grading.homework import load_checks, resolve_homework
-from coursekit.grading.reference import LiveReference
-from coursekit.grading.release import strip_solutions
+from coursekit.grading.homework import resolve_homework
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 MASTER = ROOT / "solutions" / "hw3_flows"
+MISTAKES = load_mistakes(HERE / "hw3_mistakes.py")
 
-
-def _load_mistakes() -> dict:
-    # loaded by path: a plain ``import mistakes`` would collide with other homeworks' files
-    spec = importlib.util.spec_from_file_location("_hw3_mistakes", HERE / "hw3_mistakes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.MISTAKES
-
-
-MISTAKES = _load_mistakes()
 MASKS = {"3a-example", "3a-property", "3a-hidden-cases"}
 FORWARD = {"3b-forward", "3b-autograd", "3b-hidden-batch"}
 # mistake -> the checks designed to catch it
@@ -79,11 +72,6 @@ KEEPS = {
 CORRECT = sorted(p.stem for p in (HERE / "correct").glob("*.py"))
 
 
-def wrong_text(name: str) -> str:
-    """The reference solution with mistake ``name`` applied."""
-    return apply_mistake((MASTER / "submission.py").read_text(), MISTAKES[name][2], name)
-
-
 @pytest.fixture(scope="module")
 def hw():
     return resolve_homework("hw3", root=ROOT)
@@ -92,73 +80,23 @@ def hw():
 @pytest.fixture(scope="module")
 def graded(hw, tmp_path_factory):
     """{label: result} for every mistake, every correct variant and the skeleton."""
-    folder = tmp_path_factory.mktemp("hw3_subs")
-    paths = {f"correct/{n}": HERE / "correct" / f"{n}.py" for n in CORRECT}
-    for name in MISTAKES:
-        (folder / name).mkdir()
-        path = folder / name / "submission.py"
-        path.write_text(wrong_text(name))
-        paths[f"wrong/{name}"] = path
-    specs = load_checks(hw, include_hidden=True)
-    reference = LiveReference(hw.master_dir, hw.harness_file())
-
-    def run(item):
-        slot, (label, path) = item
-        return label, grade_submission(
-            hw, path, root=ROOT, specs=specs, reference=reference, slot=slot
-        )
-
-    (folder / "skeleton").mkdir()
-    skeleton = folder / "skeleton" / "submission.py"
-    skeleton.write_text(strip_solutions((MASTER / "submission.py").read_text()))
-    paths["skeleton"] = skeleton
-    items = [(i % 2, item) for i, item in enumerate(paths.items())]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = dict(pool.map(run, items))
-    for label, result in results.items():
-        bad = [(c["id"], c["message"]) for c in result["checks"] if c["status"] == "error"]
-        assert not bad, f"{label}: checks errored (a bug in a check or a crashed worker): {bad}"
-    return results
-
-
-def _by_id(result: dict) -> dict:
-    return {c["id"]: c for c in result["checks"]}
+    return grade_all(hw, ROOT, MASTER, MISTAKES, HERE / "correct",
+                     tmp_path_factory.mktemp("hw3_subs"))
 
 
 def test_every_mistake_is_listed_and_is_one_small_marked_edit(hw):
-    assert sorted(MISTAKES) == sorted(CATCHERS)
-    specs = load_checks(hw, include_hidden=True)
-    assert {s.id for s in specs} >= set().union(*CATCHERS.values())
-    reference = (MASTER / "submission.py").read_text()
-    for name in MISTAKES:
-        assert_one_small_marked_edit(reference, wrong_text(name), name, max_lines=4)
+    assert_mistakes_listed_and_small(hw, MASTER, MISTAKES, CATCHERS)
 
 
 @pytest.mark.parametrize("name", CORRECT)
 def test_correct_variant_gets_full_marks(graded, name):
-    result = graded[f"correct/{name}"]
-    failed = [(c["id"], c["message"]) for c in result["checks"] if c["status"] != "pass"]
-    assert not failed, f"{name} is correct but lost points: {failed}"
-    assert result["score"] == result["max_score"]
+    assert_full_marks(graded[f"correct/{name}"], name)
 
 
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_wrong_submission_loses_its_task_only(graded, name):
-    task = MISTAKES[name][0]
-    checks = _by_id(graded[f"wrong/{name}"])
-    for check_id in sorted(CATCHERS[name]):
-        assert checks[check_id]["task"] == task
-        assert checks[check_id]["status"] == "fail", f"{name}: {check_id} should catch it"
-        assert checks[check_id]["score"] == 0
-        assert checks[check_id]["message"], "a failing check must tell the student why"
-    others = [(c["id"], c["message"]) for c in checks.values()
-              if c["task"] != task and c["status"] != "pass"]
-    assert not others, f"{name} breaks task {task}, yet lost points elsewhere: {others}"
-    kept = [(i, checks[i]["message"]) for i in sorted(KEEPS.get(name, ())) if
-            checks[i]["status"] != "pass"]
-    assert not kept, f"{name}: what it gets right must keep its points: {kept}"
-    in_task = [c for c in checks.values() if c["task"] == task]
-    assert sum(c["score"] for c in in_task) < sum(c["max_score"] for c in in_task)
+    assert_loses_its_task_only(graded[f"wrong/{name}"], name, MISTAKES[name][0],
+                               CATCHERS[name], KEEPS.get(name, set()))
 
 
 # task -> the student's functions its checks may name (3a's masks call the degrees first)
@@ -169,11 +107,4 @@ FUNCTIONS = {"3a": ("made_degrees", "made_masks"), "3b": ("made_forward",),
 
 
 def test_untouched_skeleton_messages_name_the_function_and_show_the_hint_once(graded):
-    for c in graded["skeleton"]["checks"]:
-        message = c["message"]
-        assert c["status"] == "fail", (c["id"], message)
-        assert message.startswith(tuple(f"{f} raised NotImplementedError: "
-                                        for f in FUNCTIONS[c["task"]])), (c["id"], message)
-        assert "harness" not in message, (c["id"], message)
-        assert message.count("NotImplementedError") == 1, (c["id"], message)
-        assert message.endswith(")") and "submission.py, line " in message, (c["id"], message)
+    assert_skeleton_messages(graded["skeleton"], FUNCTIONS)

@@ -26,14 +26,13 @@ check``) your MAF runs with your own helpers.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import submission
 import torch
 
+from coursekit.grading.harness_kit import Adam, one_thread
 from coursekit.grading.helper_swap import swap_helpers
-from coursekit.grading.plain_adam import Adam
 
 ALPHA_BOUND = 3.0
 HELPER_NAMES = ("made_forward", "made_inverse", "log_standard_normal")
@@ -43,22 +42,6 @@ def helpers_from(source):
     """Within the block, ``submission``'s helper functions are the ones defined by the
     Python text ``source`` (nothing changes when ``source`` is None)."""
     return swap_helpers(submission, source, HELPER_NAMES)
-
-
-def one_thread(func):
-    """Run ``func`` with one torch thread: tiny networks are fastest (and timings
-    predictable) that way, and parallel graders do not fight over the cores."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return func(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
 
 
 def _weight(value) -> torch.Tensor:

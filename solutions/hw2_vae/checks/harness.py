@@ -25,7 +25,6 @@ own helpers.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import submission
@@ -33,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coursekit.grading.harness_kit import Adam, one_thread
 from coursekit.grading.helper_swap import swap_helpers
-from coursekit.grading.plain_adam import Adam
 
 VAR_FLOOR = 1e-3
 HELPER_NAMES = ("log_bernoulli_with_logits", "sample_gaussian", "log_normal",
@@ -68,22 +67,6 @@ class Decoder(nn.Module):
 
     def forward(self, z):
         return self.net(z)
-
-
-def one_thread(func):
-    """Run ``func`` with one torch thread: tiny networks are fastest (and timings
-    predictable) that way, and parallel graders do not fight over the cores."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return func(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
 
 
 def build(weights: dict):

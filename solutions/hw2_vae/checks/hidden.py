@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coursekit.grading.check_kit import shapes_of
 from coursekit.grading.checks import check
 
 GRADED_HELPERS = """
@@ -81,7 +82,7 @@ RTOL, ATOL, Z = _public.RTOL, _public.ATOL, _public.Z
 weights, binary, series = _public.weights, _public.binary, _public.series
 same_mean, check_elbo, check_gmvae = _public.same_mean, _public.check_elbo, _public.check_gmvae
 iwae_means, iwae_call, call = _public.iwae_means, _public.iwae_call, _public.call
-any_device, shapes_of = _public.any_device, _public.shapes_of
+any_device = _public.any_device
 
 
 @check(id="2a-hidden-reparam", task="2a", points=1, timeout=20, seed=20,

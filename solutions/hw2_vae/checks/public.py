@@ -26,14 +26,10 @@ run with your own helpers, and a failure in 2a-2c can show up in 2d-2g too.
 
 from __future__ import annotations
 
-import ast
-import functools
-import re
-from pathlib import Path
-
 import numpy as np
 
-from coursekit.grading.checks import CheckError, CheckFailure, check
+from coursekit.grading.check_kit import SandboxCalls
+from coursekit.grading.checks import check
 
 RTOL, ATOL = 1e-6, 1e-9
 Z = 6.0  # standard errors allowed in statistical comparisons
@@ -43,86 +39,13 @@ TRAIN_BAND = 0.5  # nats: |test NELBO - reference test NELBO| allowed by the tra
 # --------------------------------------------------------------------------- helpers
 
 
-def graded_helpers():
-    """Source text of the correct helpers used when grading (``GRADED_HELPERS`` of the
-    hidden checks next to this file), or None where the hidden checks are absent."""
-    path = Path(__file__).with_name("hidden.py")
-    if not path.is_file():
-        return None
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(
-                getattr(t, "id", None) == "GRADED_HELPERS" for t in node.targets):
-            return ast.literal_eval(node.value)
-    return None
-
-
-HELPERS = graded_helpers()
-OWN_HELPERS_NOTE = (" [this check ran your function with your own 2a-2c helpers; if one of "
-                    "those checks fails, fix it first (when graded, 2d-2g run with correct "
-                    "helpers, so a helper mistake costs points only in its own task)]")
-
-
-def _student_message(text: str, function: str) -> str:
-    """A failure message of the sandbox, naming the student's ``function`` (not the
-    harness) and showing the hint of an untouched skeleton only once."""
-    text = re.sub(r"^harness:\w+ raised ", f"{function} raised ", text)
-    text = re.sub(r" \(harness\.py, line \d+:[^)]*\)$", "", text)
-    # "NotImplementedError: hint (submission.py, line 12: raise NotImplementedError(...))"
-    return re.sub(r"(\(submission\.py, line \d+): raise NotImplementedError\(.*\)$",
-                  r"\1)", text)
-
-
-def call(ctx, name: str, *args, function: str | None = None, bound: bool = False,
-         note: str = "", **kwargs):
-    """``ctx.call`` whose failure messages name the student's ``function``. With
-    ``bound=True`` (2d-2g) the graded helpers are passed to the harness when present."""
-    function = function or name
-    if bound and HELPERS is not None:
-        kwargs["helpers"] = HELPERS
-    try:
-        return ctx.call(name, *args, **kwargs)
-    except CheckError:
-        raise
-    except CheckFailure as err:
-        if type(err) is not CheckFailure:
-            raise
-        ctx.fail(_student_message(str(err), function) + note)
-
-
-DEVICE_NOTE = ("; called with float32 tensors on another device than the CPU (PyTorch's "
-               "'meta' device), your code must create every new tensor on the inputs' device "
-               "and dtype (torch.zeros_like(m), torch.ones_like(v), or device=x.device, "
-               "dtype=x.dtype), never with a bare torch.zeros(d) or torch.tensor(...)")
-
-
-def any_device(ctx, function: str, shapes: dict | None = None, bound: bool = False) -> None:
-    """``function`` on float32 tensors of the ``meta`` device must return float32 tensors
-    there (the docstring promises any device and any floating dtype)."""
-    got = call(ctx, "harness:meta_probe", function, shapes, function=function, bound=bound,
-               note=DEVICE_NOTE)
-    got = [list(item) for item in got] if isinstance(got, (list, tuple)) else got
-    bad = [item for item in got if item != ["meta", "float32"]] if isinstance(got, list) else [got]
-    ctx.assert_true(not bad, f"{function} returned {bad} (device, dtype) for float32 inputs on "
-                             f"the 'meta' device; expected ['meta', 'float32']" + DEVICE_NOTE)
-
-
-def shapes_of(w: dict) -> dict:
-    """The shapes of a dict of weight arrays (the harness builds meta networks from them)."""
-    return {k: [int(n) for n in np.shape(v)] for k, v in w.items()}
-
-
-def own_helpers_note(func):
-    """For the checks of 2d-2g: where the student's own helpers were used (no graded
-    helpers here), a failure message says so."""
-    @functools.wraps(func)
-    def wrapper(ctx):
-        try:
-            return func(ctx)
-        except CheckFailure as err:
-            if type(err) is not CheckFailure or HELPERS is not None:
-                raise
-            raise CheckFailure(str(err) + OWN_HELPERS_NOTE) from None
-    return wrapper
+OWN_HELPERS_NOTE = (
+    " [this check ran your function with your own 2a-2c helpers; if one of "
+    "those checks fails, fix it first (when graded, 2d-2g run with correct "
+    "helpers, so a helper mistake costs points only in its own task)]")
+KIT = SandboxCalls(__file__, own_helpers_note=OWN_HELPERS_NOTE)
+HELPERS = KIT.helpers  # None in a student's copy: bound checks use the student's helpers
+call, any_device, own_helpers_note = KIT.call, KIT.any_device, KIT.own_helpers_note
 
 
 def weights(rng: np.random.Generator, x_dim=12, z_dim=3, hidden=16, scale=0.6,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coursekit.grading.check_kit import shapes_of
 from coursekit.grading.checks import check
 
 GRADED_HELPERS = """
@@ -59,7 +60,7 @@ def _load_public():
 
 
 _public = _load_public()
-call, run, any_device, shapes_of = _public.call, _public.run, _public.any_device, _public.shapes_of
+call, run, any_device = _public.call, _public.run, _public.any_device
 compare_pair, compare_masks, compare_degrees = (_public.compare_pair, _public.compare_masks,
                                                 _public.compare_degrees)
 made_weights, maf_weights, coupling_weights = (_public.made_weights, _public.maf_weights,

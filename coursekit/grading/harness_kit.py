@@ -1,4 +1,7 @@
-r"""Adam written out, for the checks' training runs inside the grading sandbox.
+r"""Pieces that every homework's harness uses (``checks/harness.py``, run in the sandbox).
+
+* :func:`one_thread`: run a harness function with one torch thread.
+* :class:`Adam`: Adam written out, for the checks' training runs.
 
 ``torch.optim``'s first optimizer in a process imports ``torch._dynamo``: about two
 seconds of every grading worker's time (1.9 s measured on the course's 2-core VM),
@@ -14,7 +17,26 @@ a few tensor operations:
 
 from __future__ import annotations
 
+import functools
+
 import torch
+
+
+def one_thread(func):
+    """Run ``func`` with one torch thread (then restore the count): tiny networks are
+    fastest, and timings predictable, that way, and parallel graders do not fight over
+    the cores."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
 
 
 class Adam:

@@ -1,4 +1,5 @@
-"""coursekit.grading.plain_adam against torch.optim.Adam: the same trajectory."""
+"""coursekit.grading.harness_kit: Adam against torch.optim.Adam (the same trajectory),
+one_thread restores the thread count."""
 
 import subprocess
 import sys
@@ -6,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from coursekit.grading.plain_adam import Adam
+from coursekit.grading.harness_kit import Adam, one_thread
 
 
 def _trajectory(make_optimizer, steps=50):
@@ -34,8 +35,26 @@ def test_same_updates_as_torch_optim_adam(lr, betas):
 
 
 def test_does_not_import_torch_dynamo():
-    code = ("import sys, torch; from coursekit.grading.plain_adam import Adam; "
+    code = ("import sys, torch; from coursekit.grading.harness_kit import Adam; "
             "p = torch.zeros(2, requires_grad=True); o = Adam([p]); p.sum().backward(); "
             "o.step(); print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_one_thread_runs_with_one_thread_and_restores_the_count():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that "one thread" is a change (CI runs with one)
+    try:
+        assert one_thread(torch.get_num_threads)() == 1
+        assert torch.get_num_threads() == 2
+
+        @one_thread
+        def fails():
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError):
+            fails()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
