@@ -148,3 +148,14 @@ def make_generator(seed: int | torch.Generator | None, device="cpu") -> torch.Ge
                              f"got {seed!r}")
         gen.manual_seed(int(seed))
     return gen
+
+
+def module_dtype_device(module: torch.nn.Module, default_device: str | torch.device = "cpu"
+                        ) -> tuple[torch.dtype, torch.device]:
+    """Where ``module`` computes: the dtype and device of its first floating parameter or
+    buffer; without one (a flow of permutations, an empty model), torch's default dtype on
+    ``default_device``. Inputs are moved there before a model uses them."""
+    for t in (*module.parameters(), *module.buffers()):
+        if t.is_floating_point():
+            return t.dtype, t.device
+    return torch.get_default_dtype(), torch.device(default_device)

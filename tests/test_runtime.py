@@ -100,3 +100,18 @@ def test_top_level_exports():
 def test_cuda_device_is_usable():
     device = get_device("cuda")
     assert (torch.ones(2, device=device) * 2).sum().item() == 4.0
+
+
+def test_module_dtype_device_is_the_first_floating_tensor_else_the_default():
+    from torch import nn
+
+    from coursekit.runtime import module_dtype_device
+
+    assert module_dtype_device(nn.Linear(2, 3).double()) == (torch.float64, torch.device("cpu"))
+    holder = nn.Module()
+    holder.register_buffer("perm", torch.arange(3))  # an integer buffer does not count
+    assert module_dtype_device(holder) == (torch.get_default_dtype(), torch.device("cpu"))
+    holder.register_buffer("scale", torch.ones(2, dtype=torch.float16))
+    assert module_dtype_device(holder) == (torch.float16, torch.device("cpu"))
+    assert module_dtype_device(nn.Module(), "meta") == (torch.get_default_dtype(),
+                                                        torch.device("meta"))

@@ -32,6 +32,7 @@ from torch import nn
 
 from coursekit._validation import as_generator, check_count, check_rows
 from coursekit.functional import LOG_2PI
+from coursekit.runtime import module_dtype_device
 
 
 class BernoulliOutput:
@@ -167,16 +168,10 @@ class AutoregressiveModel(nn.Module):
         """``x: (batch, features)`` -> ``(batch, features, output.n_params)`` (teacher forcing)."""
         raise NotImplementedError
 
-    def _param_device(self) -> tuple[torch.device, torch.dtype]:
-        p = next(iter(self.parameters()), None)
-        if p is None:
-            return self.ordering.device, torch.get_default_dtype()
-        return p.device, p.dtype
-
     def _check_x(self, x, name: str = "x") -> torch.Tensor:
         check_rows(x, name, self.features)
         self.output.check(x, name)
-        device, dtype = self._param_device()
+        dtype, device = module_dtype_device(self, self.ordering.device)
         return x.to(device=device, dtype=dtype)
 
     def log_prob_per_dim(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +191,7 @@ class AutoregressiveModel(nn.Module):
         ``keep (n, features)`` (bool) and the generator (``None`` for torch's global one).
         """
         n = check_count(n, "n")
-        device, dtype = self._param_device()
+        dtype, device = module_dtype_device(self, self.ordering.device)
         gen = None if generator is None else as_generator(generator, "generator", device)
         x = torch.zeros(n, self.features, device=device, dtype=dtype)
         keep = torch.zeros(n, self.features, dtype=torch.bool, device=device)

@@ -16,6 +16,7 @@ import torch
 from coursekit._validation import as_generator, check_count
 from coursekit.autoregressive.base import AutoregressiveModel
 from coursekit.autoregressive.pixelcnn import check_image_shape
+from coursekit.runtime import module_dtype_device
 
 
 def _flat_position(position, image_shape: tuple[int, int]) -> int:
@@ -63,7 +64,7 @@ def receptive_field(model: AutoregressiveModel, position, image_shape=None,
     image_shape = check_image_shape(image_shape, model.features)
     j = _flat_position(position, image_shape)
     n_inputs = check_count(n_inputs, "n_inputs")
-    device, dtype = model._param_device()
+    dtype, device = module_dtype_device(model, model.ordering.device)
     gen = as_generator(generator, "generator")
     u = torch.rand(n_inputs, model.features, generator=gen, dtype=dtype).to(device)
     u.requires_grad_(True)

@@ -27,6 +27,7 @@ from torch import nn
 
 from coursekit._validation import as_generator, check_count, check_rows
 from coursekit.functional import _log_standard_normal
+from coursekit.runtime import module_dtype_device
 
 
 class Transform(nn.Module):
@@ -138,17 +139,9 @@ class Flow(nn.Module):
     def event_shape(self) -> tuple[int, ...]:
         return (self.features,)
 
-    def _dtype_device(self) -> tuple[torch.dtype, torch.device]:
-        """Where the flow computes: its first floating parameter or buffer (a flow of
-        permutations under a base without buffers: torch's default dtype, on the CPU)."""
-        for t in (*self.parameters(), *self.buffers()):
-            if t.is_floating_point():
-                return t.dtype, t.device
-        return torch.get_default_dtype(), torch.device("cpu")
-
     def _check_x(self, x, name: str = "x") -> torch.Tensor:
         check_rows(x, name, self.features)
-        dtype, device = self._dtype_device()
+        dtype, device = module_dtype_device(self)
         return x.to(device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,7 +173,7 @@ class Flow(nn.Module):
         :math:`\log p(x) = \log p_Z(z) - \log|\det \partial f^{-1}/\partial z|`.
         Differentiable (reparameterised): what a flow trained by reverse KL needs."""
         n = check_count(n, "n")
-        _, device = self._dtype_device()
+        _, device = module_dtype_device(self)
         gen = None if generator is None else as_generator(generator, "generator", device)
         z = self.base.sample(n, generator=gen)
         x, logabsdet = self.transform.inverse(z)

@@ -32,6 +32,7 @@ from matplotlib.collections import LineCollection
 from coursekit._validation import as_generator, check_count, check_number
 from coursekit.flows.base import Compose, Flow
 from coursekit.flows.glow import ActNorm
+from coursekit.runtime import module_dtype_device
 from coursekit.widgets.base import App
 
 DIRECTIONS = ("noise → data", "data → noise")
@@ -101,7 +102,7 @@ class FlowLayerExplorer(App):
         self.n_points = check_count(n_points, "n_points")
         self.resolution = check_count(resolution, "resolution", 2)
         self.seed = seed
-        self.dtype, self.device = flow._dtype_device()
+        self.dtype, self.device = module_dtype_device(flow)
         self.data = None if data is None else self._check_data(data)[: self.n_points]
         self._chains: dict[str, dict] = {}
         self._densities: dict[int, np.ndarray] = {}
