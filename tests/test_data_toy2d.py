@@ -8,10 +8,20 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from coursekit.data import TOY2D, get_toy2d, toy2d, toy2d_entropy, toy2d_log_prob
+from coursekit.data import (
+    MODE_COLLAPSE,
+    TOY2D,
+    get_toy2d,
+    mode_centres,
+    toy2d,
+    toy2d_entropy,
+    toy2d_log_prob,
+)
+
+ALL = TOY2D + MODE_COLLAPSE
 
 
-@pytest.mark.parametrize("name", TOY2D)
+@pytest.mark.parametrize("name", ALL)
 def test_samples_are_float32_pairs_and_reproducible(name):
     a = toy2d(name, 500, seed=3)
     b = toy2d(name, 500, seed=3)
@@ -24,7 +34,7 @@ def test_samples_are_float32_pairs_and_reproducible(name):
     assert torch.equal(toy2d(name, 500, seed=gen), a)
 
 
-@pytest.mark.parametrize("name", TOY2D)
+@pytest.mark.parametrize("name", ALL)
 def test_density_integrates_to_one_on_a_grid(name):
     dist = get_toy2d(name)
     x0, x1, y0, y1 = dist.extent
@@ -37,7 +47,7 @@ def test_density_integrates_to_one_on_a_grid(name):
     assert mass == pytest.approx(1.0, abs=tol)
 
 
-@pytest.mark.parametrize("name", TOY2D)
+@pytest.mark.parametrize("name", ALL)
 def test_mean_log_density_of_samples_matches_entropy(name):
     x = toy2d(name, 40_000, seed=11)
     logp = toy2d_log_prob(name, x).double()
@@ -54,6 +64,31 @@ def test_eight_gaussians_matches_scipy_mixture():
     comps = np.stack([multivariate_normal(c, 0.04 * np.eye(2)).logpdf(x.numpy()) for c in centres])
     expected = logsumexp(comps, axis=0) - np.log(8)
     np.testing.assert_allclose(toy2d_log_prob("8gaussians", x).numpy(), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name, k, sigma", [("ring8", 8, 0.01), ("grid25", 25, 0.05)])
+def test_mode_collapse_sets_match_scipy_and_their_published_layout(name, k, sigma):
+    centres, s = mode_centres(name)
+    assert centres.shape == (k, 2) and s == sigma
+    if name == "ring8":  # radius 1, 45 degrees apart
+        np.testing.assert_allclose(centres.norm(dim=1).numpy(), 1.0)
+    else:  # {-4, -2, 0, 2, 4}^2
+        assert sorted(set(centres.flatten().tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    x = toy2d(name, 300, seed=0).double()
+    comps = np.stack([multivariate_normal(c, sigma**2 * np.eye(2)).logpdf(x.numpy())
+                      for c in centres.numpy()])
+    np.testing.assert_allclose(toy2d_log_prob(name, x).numpy(),
+                               logsumexp(comps, axis=0) - np.log(k), rtol=1e-10, atol=1e-11)
+    # every mode gets its share of samples
+    nearest = torch.cdist(toy2d(name, 25_000, seed=1).double(), centres).argmin(1)
+    counts = torch.bincount(nearest, minlength=k).double()
+    assert (counts / counts.sum() - 1 / k).abs().max() < 5 * math.sqrt((1 / k) / 25_000)
+
+
+def test_mode_centres_refuses_other_data_sets():
+    assert mode_centres("8gaussians")[0].shape == (8, 2)
+    with pytest.raises(ValueError, match="name: expected 8gaussians or one of ring8, grid25"):
+        mode_centres("moons")
 
 
 def test_checkerboard_closed_form():
@@ -104,7 +139,7 @@ def test_bad_input_names_the_argument():
 
 
 def test_every_data_set_documents_its_parameters():
-    for name in TOY2D:
+    for name in ALL:
         dist = get_toy2d(name)
         assert dist.description and dist.name == name
         x = dist.sample(2000, seed=0)
@@ -113,7 +148,7 @@ def test_every_data_set_documents_its_parameters():
         assert inside.mean() > 0.999
 
 
-@pytest.mark.parametrize("name", TOY2D)
+@pytest.mark.parametrize("name", ALL)
 def test_points_at_infinity_have_zero_density_and_nan_is_an_error(name):
     inf = math.inf
     x = torch.tensor([[0.1, 0.2], [inf, 0.0], [0.0, -inf], [-inf, inf]])

@@ -22,6 +22,11 @@ Two kinds of density appear:
 
 The entropy is computed once per data set by integrating ``-p log p`` on a
 fine grid (exact for ``checkerboard``: log 8) and cached.
+
+:data:`MODE_COLLAPSE` adds the two mode-collapse benchmarks of the GAN literature,
+``ring8`` (8 Gaussians on a circle of radius 1, sigma 0.01) and ``grid25`` (25
+Gaussians on {-4, -2, 0, 2, 4}^2, sigma 0.05): exact densities whose entropy is
+log k + log(2 pi e sigma^2); :func:`mode_centres` gives their centres and sigma.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ TOY2D = (
     "rings",
     "2spirals",
 )
+# The two mode-collapse benchmarks of the GAN literature (VEEGAN, PacGAN): modes so
+# narrow that a model either covers one or misses it. Kept out of TOY2D, which the
+# density-estimation lectures and benchmarks sweep.
+MODE_COLLAPSE = ("ring8", "grid25")
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,49 @@ def _isotropic_mixture_log_prob(x, centres, sigma, log_weights):
 def _eight_log_prob(x):
     log_w = torch.full((8,), -math.log(8), dtype=torch.float64)
     return _isotropic_mixture_log_prob(x, _EIGHT_CENTRES, _EIGHT_SIGMA, log_w)
+
+
+# mode-collapse benchmarks: equal-weight isotropic mixtures with tiny sigma
+_MODES = {
+    "ring8": (_gaussian_ring_centres(8, radius=1.0), 0.01),
+    "grid25": (torch.tensor([(float(i), float(j)) for i in range(-4, 5, 2)
+                             for j in range(-4, 5, 2)], dtype=torch.float64), 0.05),
+}
+
+
+def mode_centres(name: str) -> tuple[torch.Tensor, float]:
+    """``(centres (k, 2) float64, sigma)`` of an equal-weight Gaussian-mixture data set
+    (``8gaussians``, ``ring8``, ``grid25``): what mode-coverage metrics compare with."""
+    if name == "8gaussians":
+        return _EIGHT_CENTRES.clone(), _EIGHT_SIGMA
+    if name not in _MODES:
+        raise ValueError(f"name: expected 8gaussians or one of {', '.join(MODE_COLLAPSE)}, "
+                         f"got {name!r}")
+    centres, sigma = _MODES[name]
+    return centres.clone(), sigma
+
+
+def _modes_sample(name):
+    centres, sigma = _MODES[name]
+
+    def sample(n, gen):
+        idx = torch.randint(0, len(centres), (n,), generator=gen)
+        return centres[idx] + sigma * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+
+    return sample
+
+
+def _modes_log_prob(name):
+    centres, sigma = _MODES[name]
+    log_w = torch.full((len(centres),), -math.log(len(centres)), dtype=torch.float64)
+    return partial(_isotropic_mixture_log_prob, centres=centres, sigma=sigma, log_weights=log_w)
+
+
+def _modes_entropy(name) -> float:
+    """log k + log(2 pi e sigma^2): exact up to the overlap of the components, which is
+    below exp(-700) here (neighbouring centres are 40 sigma or more apart)."""
+    centres, sigma = _MODES[name]
+    return math.log(len(centres)) + math.log(2 * math.pi * math.e * sigma**2)
 
 
 # the 8 "black" unit squares of a 4x4 board on [-2, 2]^2 (lower-left corners)
@@ -312,6 +364,10 @@ _DESCRIPTIONS = {
     "proportional to radius (uniform along the arc), Gaussian noise sigma=0.08",
     "2spirals": "two interleaved spirals of 1.5 turns, radius proportional to angle a = 3 pi "
     "sqrt(u), Gaussian noise sigma=0.1",
+    "ring8": "mixture of 8 equally weighted Gaussians with centres on a circle of radius 1 "
+    "and standard deviation 0.01 (a mode-collapse benchmark)",
+    "grid25": "mixture of 25 equally weighted Gaussians centred on {-4, -2, 0, 2, 4}^2 with "
+    "standard deviation 0.05 (a mode-collapse benchmark)",
 }
 
 _EXTENTS = {
@@ -323,6 +379,8 @@ _EXTENTS = {
     "pinwheel": (-4.0, 4.0, -4.0, 4.0),
     "rings": (-3.5, 3.5, -3.5, 3.5),
     "2spirals": (-3.6, 3.6, -3.6, 3.6),
+    "ring8": (-1.2, 1.2, -1.2, 1.2),
+    "grid25": (-4.6, 4.6, -4.6, 4.6),
 }
 
 
@@ -333,19 +391,24 @@ def _build(name: str) -> ToyDensity:
     if name == "checkerboard":
         return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], True,
                           _checker_sample, _checker_log_prob, math.log(8.0))
+    if name in _MODES:
+        return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], True, _modes_sample(name),
+                          _modes_log_prob(name), _modes_entropy(name))
     m = _MANIFOLDS[name]
     return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], False, m.sample, m.log_prob)
 
 
 def _check_name(name) -> str:
-    if not isinstance(name, str) or name not in TOY2D:
-        raise ValueError(f"name: expected one of {', '.join(TOY2D)}, got {name!r}")
+    if not isinstance(name, str) or name not in TOY2D + MODE_COLLAPSE:
+        raise ValueError(f"name: expected one of {', '.join(TOY2D + MODE_COLLAPSE)}, "
+                         f"got {name!r}")
     return name
 
 
 @cache
 def get_toy2d(name: str) -> ToyDensity:
-    """The :class:`ToyDensity` called ``name`` (one of :data:`TOY2D`)."""
+    """The :class:`ToyDensity` called ``name`` (one of :data:`TOY2D` or
+    :data:`MODE_COLLAPSE`)."""
     return _build(_check_name(name))
 
 
