@@ -130,16 +130,6 @@ def _gaussian_ring_centres(k: int = 8, radius: float = 2.0) -> torch.Tensor:
     return radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
 
 
-_EIGHT_CENTRES = _gaussian_ring_centres()
-_EIGHT_SIGMA = 0.2
-
-
-def _eight_sample(n, gen):
-    idx = torch.randint(0, 8, (n,), generator=gen)
-    eps = torch.randn(n, 2, generator=gen, dtype=torch.float64)
-    return _EIGHT_CENTRES[idx] + _EIGHT_SIGMA * eps
-
-
 def _isotropic_mixture_log_prob(x, centres, sigma, log_weights):
     """log sum_j w_j N(x; centres_j, sigma^2 I); x (n, 2), centres (m, 2)."""
     d2 = torch.cdist(x, centres).pow(2)  # (n, m)
@@ -147,13 +137,10 @@ def _isotropic_mixture_log_prob(x, centres, sigma, log_weights):
     return torch.logsumexp(log_kernel + log_weights, dim=1)
 
 
-def _eight_log_prob(x):
-    log_w = torch.full((8,), -math.log(8), dtype=torch.float64)
-    return _isotropic_mixture_log_prob(x, _EIGHT_CENTRES, _EIGHT_SIGMA, log_w)
-
-
-# mode-collapse benchmarks: equal-weight isotropic mixtures with tiny sigma
-_MODES = {
+# equal-weight isotropic Gaussian mixtures: (centres (k, 2), sigma)
+_MIXTURES = {
+    "8gaussians": (_gaussian_ring_centres(8, radius=2.0), 0.2),
+    # the mode-collapse benchmarks: modes 40 sigma or more apart
     "ring8": (_gaussian_ring_centres(8, radius=1.0), 0.01),
     "grid25": (torch.tensor([(float(i), float(j)) for i in range(-4, 5, 2)
                              for j in range(-4, 5, 2)], dtype=torch.float64), 0.05),
@@ -163,17 +150,15 @@ _MODES = {
 def mode_centres(name: str) -> tuple[torch.Tensor, float]:
     """``(centres (k, 2) float64, sigma)`` of an equal-weight Gaussian-mixture data set
     (``8gaussians``, ``ring8``, ``grid25``): what mode-coverage metrics compare with."""
-    if name == "8gaussians":
-        return _EIGHT_CENTRES.clone(), _EIGHT_SIGMA
-    if name not in _MODES:
+    if name not in _MIXTURES:
         raise ValueError(f"name: expected 8gaussians or one of {', '.join(MODE_COLLAPSE)}, "
                          f"got {name!r}")
-    centres, sigma = _MODES[name]
+    centres, sigma = _MIXTURES[name]
     return centres.clone(), sigma
 
 
-def _modes_sample(name):
-    centres, sigma = _MODES[name]
+def _mixture_sample(name):
+    centres, sigma = _MIXTURES[name]
 
     def sample(n, gen):
         idx = torch.randint(0, len(centres), (n,), generator=gen)
@@ -182,16 +167,16 @@ def _modes_sample(name):
     return sample
 
 
-def _modes_log_prob(name):
-    centres, sigma = _MODES[name]
+def _mixture_log_prob(name):
+    centres, sigma = _MIXTURES[name]
     log_w = torch.full((len(centres),), -math.log(len(centres)), dtype=torch.float64)
     return partial(_isotropic_mixture_log_prob, centres=centres, sigma=sigma, log_weights=log_w)
 
 
-def _modes_entropy(name) -> float:
-    """log k + log(2 pi e sigma^2): exact up to the overlap of the components, which is
-    below exp(-700) here (neighbouring centres are 40 sigma or more apart)."""
-    centres, sigma = _MODES[name]
+def _separated_mixture_entropy(name) -> float:
+    """log k + log(2 pi e sigma^2): exact up to the overlap of the components, below
+    exp(-700) for ring8 and grid25 (not for 8gaussians, whose entropy is integrated)."""
+    centres, sigma = _MIXTURES[name]
     return math.log(len(centres)) + math.log(2 * math.pi * math.e * sigma**2)
 
 
@@ -385,15 +370,13 @@ _EXTENTS = {
 
 
 def _build(name: str) -> ToyDensity:
-    if name == "8gaussians":
-        return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], True,
-                          _eight_sample, _eight_log_prob)
     if name == "checkerboard":
         return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], True,
                           _checker_sample, _checker_log_prob, math.log(8.0))
-    if name in _MODES:
-        return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], True, _modes_sample(name),
-                          _modes_log_prob(name), _modes_entropy(name))
+    if name in _MIXTURES:
+        entropy = None if name == "8gaussians" else _separated_mixture_entropy(name)
+        return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], True,
+                          _mixture_sample(name), _mixture_log_prob(name), entropy)
     m = _MANIFOLDS[name]
     return ToyDensity(name, _DESCRIPTIONS[name], _EXTENTS[name], False, m.sample, m.log_prob)
 
