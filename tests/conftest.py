@@ -168,7 +168,6 @@ class RunTimes:
                           f"(over {workers} worker{'s' if workers > 1 else ''}; "
                           f"wall {time.perf_counter() - self.start:.1f} s)")
 
-
     def _write_scope_seconds(self, config) -> None:
         """The units of more than a second, longest first (the rest are unit tests,
         whose default guess is close enough)."""

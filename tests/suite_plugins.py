@@ -5,6 +5,7 @@ in a test can get tests/browser/conftest.py instead."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -52,6 +53,7 @@ class RunEachNotebookOnce:
 SHARED_FIXTURE = re.compile(r"@pytest\.fixture\([^)]*scope=[\"'](module|session)[\"']")
 
 
+@functools.cache  # the scheduler and the time report both ask, on the controller
 def modules_with_shared_fixtures(root) -> set[str]:
     """Test files (relative paths) that define a module- or session-scoped fixture.
 
