@@ -129,23 +129,23 @@ def ar_models() -> dict:
 
     return {
         "FVSBN": trained_model("FVSBN", lambda: ar.FVSBN(64), epochs=300, lr=1e-2,
-                                patience=20),
-        "NADE": trained_model("NADE", lambda: ar.NADE(64, hidden=100), epochs=300, lr=1e-2,
                                patience=20),
+        "NADE": trained_model("NADE", lambda: ar.NADE(64, hidden=100), epochs=300, lr=1e-2,
+                              patience=20),
         "MADE": trained_model("MADE", lambda: ar.MADE(64, hidden_sizes=(500,)), epochs=300,
-                               lr=3e-3, patience=20),
+                              lr=3e-3, patience=20),
         "MADE, 16 orderings": trained_model(
             "MADE, 16 orderings",
             lambda: ar.MADE(64, hidden_sizes=(500,), num_masks=16, seed=0), epochs=500,
             lr=3e-3, loss=ar.order_agnostic_loss, patience=30,
             score=lambda model, x: model.log_prob_ensemble(x)),
         "PixelCNN": trained_model("PixelCNN", lambda: ar.PixelCNN(64), epochs=100, lr=1e-2,
-                                   gamma=0.95, patience=8),
+                                  gamma=0.95, patience=8),
         "GatedPixelCNN": trained_model("GatedPixelCNN", lambda: ar.GatedPixelCNN(64),
-                                        epochs=100, lr=1e-2, gamma=0.95, patience=8),
+                                       epochs=100, lr=1e-2, gamma=0.95, patience=8),
         "CausalTransformer": trained_model("CausalTransformer",
-                                            lambda: ar.CausalTransformer(64), epochs=100,
-                                            lr=5e-3, batch_size=16, gamma=0.95, patience=8),
+                                           lambda: ar.CausalTransformer(64), epochs=100,
+                                           lr=5e-3, batch_size=16, gamma=0.95, patience=8),
     }
 
 
