@@ -7,12 +7,16 @@
   name the student's function (not the harness), optional graded helpers, the
   any-device probe, and a note on checks that ran the student's own helpers.
 * :func:`shapes_of`: the shapes of weight arrays, for the harness's meta-device probe.
+* :func:`assert_trained_within_band`: a training check's verdict (finite, and within a
+  band of the reference's score).
+* :func:`sibling_checks`: the hidden checks' way to reuse ``public.py``'s helpers.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
 import re
 from pathlib import Path
 
@@ -47,6 +51,33 @@ def student_message(text: str, function: str) -> str:
     # "NotImplementedError: hint (submission.py, line 12: raise NotImplementedError(...))"
     return re.sub(r"(\(submission\.py, line \d+): raise NotImplementedError\(.*\)$",
                   r"\1)", text)
+
+
+def sibling_checks(checks_file: str | Path, name: str = "public.py"):
+    """The module ``name`` next to ``checks_file``, imported by path (the checks are not
+    a package; this works however the grader loaded ``checks_file``)."""
+    path = Path(checks_file).with_name(name)
+    module_name = f"_{path.parent.parent.name}_{path.stem}_checks_helpers"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_trained_within_band(ctx, got, want, key: str, band: float, function: str,
+                               result: str) -> None:
+    """A training check's verdict: the student's run (``got``, a dict from the harness
+    with ``finite`` and ``key``) had a finite loss throughout, and its ``key`` is within
+    ``band`` nats of the reference's (``want``). ``result`` says what was measured, e.g.
+    ``"after 300 Adam steps with your f the test NELBO"``."""
+    ctx.assert_true(isinstance(got, dict) and bool(got.get("finite")),
+                    f"training with {function} produced a non-finite loss")
+    got_value, want_value = float(got[key]), float(want[key])
+    ctx.assert_true(
+        bool(abs(got_value - want_value) <= band),
+        f"{result} is {got_value:.3f} nats (measured by the harness, not by your function); "
+        f"the reference reaches {want_value:.3f} and {band} nats either side are allowed",
+    )
 
 
 def shapes_of(params):

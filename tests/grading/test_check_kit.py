@@ -4,8 +4,10 @@ import pytest
 
 from coursekit.grading.check_kit import (
     SandboxCalls,
+    assert_trained_within_band,
     graded_helpers,
     shapes_of,
+    sibling_checks,
     student_message,
 )
 from coursekit.grading.checks import CheckError, CheckFailure
@@ -97,3 +99,22 @@ def test_own_helpers_note_only_where_the_students_helpers_ran(checks_dir, tmp_pa
     grader = SandboxCalls(checks_dir / "public.py", own_helpers_note=" [own]")
     with pytest.raises(CheckFailure, match="^wrong$"):
         grader.own_helpers_note(failing)(None)
+
+
+def test_sibling_checks_imports_the_file_next_to_the_caller(checks_dir):
+    (checks_dir / "public.py").write_text("TOLERANCE = 0.25\n")
+    module = sibling_checks(checks_dir / "hidden.py")
+    assert module.TOLERANCE == 0.25 and module.__file__ == str(checks_dir / "public.py")
+
+
+def test_training_verdict_needs_a_finite_run_within_the_band():
+    ctx = FakeContext()
+    assert_trained_within_band(ctx, {"finite": True, "nll": 2.7}, {"nll": 2.6}, "nll", 0.2,
+                               "f", "after 5 steps the NLL")
+    with pytest.raises(CheckFailure, match="^training with f produced a non-finite loss$"):
+        assert_trained_within_band(ctx, {"finite": False, "nll": 2.6}, {"nll": 2.6}, "nll",
+                                   0.2, "f", "after 5 steps the NLL")
+    with pytest.raises(CheckFailure, match=r"^after 5 steps the NLL is 2\.900 nats \(measured "
+                                           r"by the harness.*reaches 2\.600 and 0\.2 nats"):
+        assert_trained_within_band(ctx, {"finite": True, "nll": 2.9}, {"nll": 2.6}, "nll",
+                                   0.2, "f", "after 5 steps the NLL")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.grading.check_kit import SandboxCalls
+from coursekit.grading.check_kit import SandboxCalls, assert_trained_within_band
 from coursekit.grading.checks import check
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -41,7 +41,6 @@ OWN_HELPERS_NOTE = (
     "check of 3b or 3c fails, fix it first (when graded, 3d runs with correct "
     "helpers, so a helper mistake costs points only in its own task)]")
 KIT = SandboxCalls(__file__, own_helpers_note=OWN_HELPERS_NOTE)
-HELPERS = KIT.helpers  # None in a student's copy: bound checks use the student's helpers
 call, any_device, own_helpers_note = KIT.call, KIT.any_device, KIT.own_helpers_note
 
 
@@ -362,15 +361,9 @@ def maf_train(ctx):
     got = call(ctx, "harness:train_maf", x_train, x_test, masks, function="maf_log_prob",
                bound=True, **TRAIN)
     want = ctx.reference("harness:train_maf", x_train, x_test, masks, **TRAIN)
-    ctx.assert_true(isinstance(got, dict) and bool(got.get("finite")),
-                    "training with maf_log_prob produced a non-finite loss")
-    got_nll, want_nll = float(got["nll"]), float(want["nll"])
-    ctx.assert_true(
-        bool(abs(got_nll - want_nll) <= TRAIN_BAND),
-        f"after {TRAIN['steps']} Adam steps on -mean(maf_log_prob) the test NLL on two moons "
-        f"is {got_nll:.3f} nats (measured by the harness, not by your function); the "
-        f"reference reaches {want_nll:.3f} and {TRAIN_BAND} nats either side are allowed",
-    )
+    assert_trained_within_band(
+        ctx, got, want, "nll", TRAIN_BAND, "maf_log_prob",
+        f"after {TRAIN['steps']} Adam steps on -mean(maf_log_prob) the test NLL on two moons")
 
 
 # --------------------------------------------------------------------------- 3e

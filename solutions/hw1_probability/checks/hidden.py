@@ -10,12 +10,10 @@ log(sum(exp(.))) underflows) and longer EM runs. The helpers are shared with
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 from scipy import stats
 
+from coursekit.grading.check_kit import sibling_checks
 from coursekit.grading.checks import check
 
 # A correct gaussian_log_density, written independently of the reference solution:
@@ -37,16 +35,7 @@ def gaussian_log_density(x, mean, cov):
 """
 
 
-def _load_public():
-    """Import the sibling ``public.py`` for its helpers (works however this file is loaded)."""
-    path = Path(__file__).with_name("public.py")
-    spec = importlib.util.spec_from_file_location("_hw1_public_checks_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_public = _load_public()
+_public = sibling_checks(__file__)  # public.py, for its helpers
 RTOL, ATOL = _public.RTOL, _public.ATOL
 random_spd = _public.random_spd
 mixture_loglik = _public.mixture_loglik

@@ -23,7 +23,6 @@ from coursekit.grading.checks import check
 # checks, swapped in by checks/harness.py), so a mistake in 1a costs points in 1a only.
 # It is not released (it is the answer to 1a): here your own function is used.
 KIT = SandboxCalls(__file__)
-HELPERS = KIT.helpers
 # functions that may reuse another task's function: run through the harness
 USES_HELPERS = {"em_step", "mc_kl_estimate"}
 

@@ -16,12 +16,9 @@ because this file is never released: the helpers are the answers to 2a-2c.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-from coursekit.grading.check_kit import shapes_of
+from coursekit.grading.check_kit import shapes_of, sibling_checks
 from coursekit.grading.checks import check
 
 GRADED_HELPERS = """
@@ -68,16 +65,7 @@ def kl_normal(qm, qv, pm, pv):
 """
 
 
-def _load_public():
-    """Import the sibling ``public.py`` for its helpers (works however this file is loaded)."""
-    path = Path(__file__).with_name("public.py")
-    spec = importlib.util.spec_from_file_location("_hw2_public_checks_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_public = _load_public()
+_public = sibling_checks(__file__)  # public.py, for its helpers
 RTOL, ATOL, Z = _public.RTOL, _public.ATOL, _public.Z
 weights, binary, series = _public.weights, _public.binary, _public.series
 same_mean, check_elbo, check_gmvae = _public.same_mean, _public.check_elbo, _public.check_gmvae

@@ -17,12 +17,9 @@ because this file is never released: the helpers are the answers to 3b and 3c.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-from coursekit.grading.check_kit import shapes_of
+from coursekit.grading.check_kit import shapes_of, sibling_checks
 from coursekit.grading.checks import check
 
 GRADED_HELPERS = """
@@ -50,16 +47,7 @@ def made_inverse(z, net):
 """
 
 
-def _load_public():
-    """Import the sibling ``public.py`` for its helpers (works however this file is loaded)."""
-    path = Path(__file__).with_name("public.py")
-    spec = importlib.util.spec_from_file_location("_hw3_public_checks_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_public = _load_public()
+_public = sibling_checks(__file__)  # public.py, for its helpers
 call, run, any_device = _public.call, _public.run, _public.any_device
 compare_pair, compare_masks, compare_degrees = (_public.compare_pair, _public.compare_masks,
                                                 _public.compare_degrees)
