@@ -505,3 +505,34 @@ def test_an_empty_dataset_is_named(data):
     with pytest.raises(ValueError, match=r"^train_data: expected at least one sample, got an "
                                          r"empty dataset \(tensor shapes \(0, 2\)"):
         fit(nn.Linear(2, 1), lambda m, b: 0.0, data, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("n, size, shuffle, seed", [
+    (10, 3, True, 1), (12, 4, True, None), (7, 7, False, None), (7, 3, False, 2),
+    (100, 256, True, 5), (1000, 100, True, None)])
+def test_tensor_batches_equal_a_dataloaders_batches_and_rng_use(n, size, shuffle, seed):
+    """The sliced batches of in-memory tensors equal DataLoader's, draw for draw, so a
+    seeded run (global RNG or its own generator) gives the same numbers as before."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from coursekit.train.data import TensorBatches
+
+    x, y = torch.randn(n, 2), torch.arange(n)
+
+    def epochs(make):
+        generator = None if seed is None else torch.Generator().manual_seed(seed)
+        torch.manual_seed(3)
+        # a draw from the global RNG after each batch, as a step function would make
+        out = [[*(t.clone() for t in batch), torch.rand(1)]
+               for _ in range(2) for batch in make(generator)]
+        return out, torch.rand(1), None if generator is None else generator.get_state()
+
+    loader = epochs(lambda g: DataLoader(TensorDataset(x, y), batch_size=size, shuffle=shuffle,
+                                         generator=g))
+    sliced = epochs(lambda g: TensorBatches((x, y), size, shuffle, g))
+    assert len(sliced[0]) == len(loader[0]) == 2 * -(-n // size)
+    for a, b in zip(loader[0], sliced[0]):
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert torch.equal(loader[1], sliced[1])
+    assert seed is None or torch.equal(loader[2], sliced[2])
+    assert len(TensorBatches((x, y), size, shuffle, None)) == -(-n // size)

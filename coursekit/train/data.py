@@ -7,7 +7,8 @@ Accepted, without guessing:
 * a tuple of tensors ``(x, y, ...)`` with equal first dimension ``n`` (what
   ``coursekit.data.load_digits`` returns): batched together, each batch is a list
   ``[x_b, y_b, ...]``;
-* a ``Dataset``: batched with a ``DataLoader`` (an ``IterableDataset`` in its own order);
+* a ``Dataset``: batched with a ``DataLoader`` (a ``TensorDataset`` by slicing, with
+  the same batches: :class:`TensorBatches`) (an ``IterableDataset`` in its own order);
 * a ``DataLoader`` or any other iterable of ready-made batches (a list of batches
   too), used as it is.
 
@@ -37,11 +38,58 @@ def as_batches(data, name: str, batch_size: int, shuffle: bool,
     dataset, checked = _as_dataset(data, name)
     if dataset is not None and not isinstance(dataset, IterableDataset):
         _check_not_empty(dataset, name)
+    if isinstance(dataset, TensorDataset):
+        return TensorBatches(dataset.tensors, batch_size, shuffle, generator), not checked
     if dataset is not None:
         shuffle = shuffle and not isinstance(dataset, IterableDataset)  # streams keep their order
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
         return loader, not checked
     return _as_iterable(data, name), True
+
+
+class TensorBatches:
+    """Batches of in-memory tensors by slicing, as a ``DataLoader`` would make them.
+
+    Same batches, in the same order, with the same RNG consumption as
+    ``DataLoader(TensorDataset(*tensors), batch_size, shuffle, generator=generator)``
+    (a base seed per epoch, then a ``RandomSampler``'s two permutations, the second
+    unused), so seeded runs and resumed checkpoints are unchanged; but one indexing
+    per batch instead of one per example and a ``collate`` (which cost 1.7 ms per
+    batch of 256 on the 2-core CPU VM, about a small GAN's whole step).
+
+    Iterating yields lists ``[t_b, ...]`` (one per tensor); ``generator`` is the RNG
+    of the shuffle, ``None`` for torch's global RNG.
+    """
+
+    def __init__(self, tensors, batch_size: int, shuffle: bool,
+                 generator: torch.Generator | None):
+        self.tensors, self.batch_size = tuple(tensors), batch_size
+        self.shuffle, self.generator = shuffle, generator
+
+    def __len__(self) -> int:
+        return -(-len(self.tensors[0]) // self.batch_size)
+
+    def __iter__(self):
+        n, size = len(self.tensors[0]), self.batch_size
+        # a DataLoader's iterator first draws a base seed for its workers
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        if not self.shuffle:
+            for start in range(0, n, size):
+                yield [t[start:start + size] for t in self.tensors]
+            return
+        generator = self.generator
+        if generator is None:  # what RandomSampler does without a generator
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(n, generator=generator)
+        full = n - n % size
+        for start in range(0, full, size):
+            yield [t[order[start:start + size]] for t in self.tensors]
+        # RandomSampler's second permutation, drawn (unused) when the sampler runs out:
+        # before a last partial batch, or after the last full one
+        torch.randperm(n, generator=generator)
+        if full < n:
+            yield [t[order[full:]] for t in self.tensors]
 
 
 def _as_dataset(data, name: str) -> tuple[Dataset | None, bool]:

@@ -1,0 +1,64 @@
+r"""Generative adversarial networks (lecture 07): a generator, a discriminator, a game.
+
+* :mod:`~coursekit.gan.losses`: the objectives as plain functions of the
+  discriminator's outputs (minimax, non-saturating, WGAN, WGAN-GP's gradient penalty,
+  f-GAN's variational bound).
+* :mod:`~coursekit.gan.divergences`: the divergences those games estimate, with
+  independent references (quadrature f-divergences and JSD, the optimal
+  discriminator ``p/(p + q)``, 1-D Wasserstein-1) and the f-GAN table of conjugates.
+* :mod:`~coursekit.gan.nets`: :class:`Generator` and :class:`Discriminator` (MLPs,
+  optionally class-conditional; PacGAN packing).
+* :mod:`~coursekit.gan.train`: :func:`gan_step` for :class:`coursekit.train.Trainer` and
+  :func:`train_gan`.
+
+Mode coverage (PacGAN's metric) is :func:`coursekit.metrics.mode_coverage`.
+"""
+
+from coursekit.gan.divergences import (
+    F_DIVERGENCES,
+    f_conjugate,
+    f_divergence,
+    f_generator,
+    jensen_shannon,
+    optimal_discriminator,
+    wasserstein1_1d,
+)
+from coursekit.gan.losses import (
+    discriminator_loss,
+    f_gan_bound,
+    f_gan_critic_loss,
+    f_gan_generator_loss,
+    gradient_penalty,
+    minimax_generator_loss,
+    nonsaturating_generator_loss,
+    wgan_critic_loss,
+    wgan_generator_loss,
+)
+from coursekit.gan.nets import Discriminator, Generator, one_hot
+from coursekit.gan.train import LOSSES, critic_and_generator_losses, gan_step, train_gan
+
+__all__ = [
+    "F_DIVERGENCES",
+    "LOSSES",
+    "Discriminator",
+    "Generator",
+    "critic_and_generator_losses",
+    "discriminator_loss",
+    "f_conjugate",
+    "f_divergence",
+    "f_gan_bound",
+    "f_gan_critic_loss",
+    "f_gan_generator_loss",
+    "f_generator",
+    "gan_step",
+    "gradient_penalty",
+    "jensen_shannon",
+    "minimax_generator_loss",
+    "nonsaturating_generator_loss",
+    "one_hot",
+    "optimal_discriminator",
+    "train_gan",
+    "wasserstein1_1d",
+    "wgan_critic_loss",
+    "wgan_generator_loss",
+]

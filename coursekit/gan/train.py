@@ -1,0 +1,147 @@
+r"""Adversarial training through the general loop (:class:`coursekit.train.Trainer`).
+
+:func:`gan_step` builds the step function for any of :data:`LOSSES`: every trainer step
+updates the discriminator (critic) on one batch of data and as many generated samples;
+every ``n_critic``-th step also updates the generator on fresh samples.
+:func:`train_gan` wires two Adam optimisers and a :class:`~coursekit.train.Trainer`
+around it and returns the trainer (its ``history`` holds ``d_loss`` and ``g_loss``).
+
+=================  ============================================  ===========================
+loss               discriminator / critic minimises              generator minimises
+=================  ============================================  ===========================
+``minimax``        :func:`~coursekit.gan.losses.discriminator_loss`  ``E log(1 - D(G(z)))``
+``nonsaturating``  the same                                      ``-E log D(G(z))``
+``wgan``           ``E_G f - E_data f``, weights clipped          ``-E_G f``
+``wgan-gp``        ``E_G f - E_data f + λ GP``                    ``-E_G f``
+``f-<name>``       ``-(E_P T - E_Q f*(T))`` (f-GAN)               ``-E_Q f*(T)``
+=================  ============================================  ===========================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from coursekit._validation import check_choice, check_count, check_number
+from coursekit.gan import losses as L
+from coursekit.gan.divergences import F_DIVERGENCES
+from coursekit.train import Trainer, optimizer_step
+
+__all__ = ["LOSSES", "critic_and_generator_losses", "gan_step", "train_gan"]
+
+LOSSES = ("minimax", "nonsaturating", "wgan", "wgan-gp") + tuple(f"f-{d}" for d in F_DIVERGENCES)
+
+
+def critic_and_generator_losses(loss: str):
+    """The pair ``(critic_loss(real, fake), generator_loss(fake))`` of a loss name."""
+    check_choice(loss, "loss", LOSSES)
+    if loss.startswith("f-"):
+        name = loss[2:]
+        return (lambda r, f: L.f_gan_critic_loss(name, r, f),
+                lambda f: L.f_gan_generator_loss(name, f))
+    if loss in ("wgan", "wgan-gp"):
+        return L.wgan_critic_loss, L.wgan_generator_loss
+    generator_loss = (L.minimax_generator_loss if loss == "minimax"
+                      else L.nonsaturating_generator_loss)
+    return L.discriminator_loss, generator_loss
+
+
+def _split(batch):
+    """A batch is ``x`` or ``(x, y)`` (class-conditional)."""
+    if isinstance(batch, (tuple, list)):
+        if len(batch) != 2:
+            raise ValueError(f"batch: expected x or (x, y), got a sequence of {len(batch)}")
+        return batch[0], batch[1]
+    return batch, None
+
+
+def gan_step(generator, discriminator, loss: str = "nonsaturating", *, n_critic: int = 1,
+             gp_weight: float = 10.0, clip_value: float = 0.01,
+             rng: torch.Generator | None = None):
+    r"""The :class:`~coursekit.train.Trainer` step function of one adversarial game.
+
+    Args:
+        generator: a :class:`~coursekit.gan.Generator` (anything with
+            ``sample(n, y, generator=)``).
+        discriminator: a :class:`~coursekit.gan.Discriminator` (``pack`` is honoured:
+            the batch is trimmed to a multiple of it; a remainder smaller than one pack
+            is skipped).
+        loss: one of :data:`LOSSES`.
+        n_critic: discriminator steps per generator step.
+        gp_weight: ``λ`` of WGAN-GP's gradient penalty.
+        clip_value: WGAN's weight clipping ``[-c, c]`` (``loss="wgan"`` only).
+        rng: the generator of ``z`` and of the penalty's interpolation weights.
+
+    The trainer must hold optimisers named ``"discriminator"`` and ``"generator"``.
+    """
+    critic_loss, generator_loss = critic_and_generator_losses(loss)
+    n_critic = check_count(n_critic, "n_critic")
+    gp_weight = check_number(gp_weight, "gp_weight", low=0.0)
+    clip_value = check_number(clip_value, "clip_value", low=0.0, strict=True)
+    pack = getattr(discriminator, "pack", 1)
+
+    def step(trainer, batch) -> Mapping[str, torch.Tensor]:
+        x, y = _split(batch)
+        n = len(x) // pack * pack
+        if n == 0:  # an epoch's last few rows, fewer than one pack: nothing to judge
+            return {}
+        x, y = x[:n], None if y is None else y[:n]
+        fake = generator.sample(n, y, generator=rng).detach()
+        d_loss = critic_loss(discriminator(x, y), discriminator(fake, y))
+        logged = {"d_loss": d_loss.detach()}
+        if loss == "wgan-gp":
+            penalty = L.gradient_penalty(discriminator, x, fake, generator=rng, condition=y)
+            d_loss = d_loss + gp_weight * penalty
+            logged["penalty"] = penalty.detach()
+        optimizer_step(trainer.optimizers["discriminator"], d_loss)
+        if loss == "wgan":
+            with torch.no_grad():
+                for p in discriminator.parameters():
+                    p.clamp_(-clip_value, clip_value)
+        if trainer.step % n_critic == n_critic - 1:
+            g_loss = generator_loss(discriminator(generator.sample(n, y, generator=rng), y))
+            optimizer_step(trainer.optimizers["generator"], g_loss)
+            logged["g_loss"] = g_loss.detach()
+        return logged
+
+    return step
+
+
+def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
+              steps: int = 2000, batch_size: int = 256, lr: float = 1e-3,
+              betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
+              gp_weight: float = 10.0, clip_value: float = 0.01, seed: int | None = 0,
+              progress: bool = True, desc: str = "GAN") -> Trainer:
+    r"""Train ``generator`` against ``discriminator`` on ``data`` for ``steps`` trainer steps.
+
+    Args:
+        data: ``x (n, features)`` or ``(x, y)`` with integer labels, or anything
+            :class:`~coursekit.train.Trainer` batches.
+        loss, n_critic, gp_weight, clip_value: see :func:`gan_step`.
+        steps: discriminator steps (the generator takes ``steps // n_critic``).
+        batch_size, lr, betas: the data batches and both Adam optimisers
+            (WGAN-GP's authors use ``lr=1e-4, betas=(0.5, 0.9), n_critic=5``).
+        seed: seeds the shuffling, ``z`` and the penalty (``None``: global RNG).
+
+    Returns the :class:`~coursekit.train.Trainer`; ``trainer.history.train`` holds
+    ``d_loss``, ``g_loss`` (and ``penalty``); ``trainer.run(steps=more)`` continues.
+    """
+    check_number(lr, "lr", low=0.0, strict=True)
+    pack = getattr(discriminator, "pack", 1)
+    if check_count(batch_size, "batch_size") < pack:
+        raise ValueError(f"batch_size: expected at least the discriminator's pack={pack}, "
+                         f"got {batch_size}")
+    rng = None
+    if seed is not None:
+        dtype_device = next(generator.parameters()).device
+        rng = torch.Generator(device=dtype_device).manual_seed(seed)
+    step = gan_step(generator, discriminator, loss, n_critic=n_critic, gp_weight=gp_weight,
+                    clip_value=clip_value, rng=rng)
+    optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr, betas=betas),
+                  "generator": torch.optim.Adam(generator.parameters(), lr, betas=betas)}
+    trainer = Trainer(step, data, models={"generator": generator, "discriminator": discriminator},
+                      optimizers=optimizers, batch_size=batch_size, seed=seed,
+                      progress=progress, desc=desc)
+    trainer.run(steps=check_count(steps, "steps"))
+    return trainer
