@@ -25,6 +25,7 @@ from coursekit.gan import (
     minimax_generator_loss,
     nonsaturating_generator_loss,
     optimal_discriminator,
+    r1_penalty,
     train_gan,
     wasserstein1_1d,
     wgan_critic_loss,
@@ -98,6 +99,36 @@ def test_wgan_losses_and_the_gradient_penalty_of_a_linear_critic():
     with torch.no_grad():
         critic.weight.div_(3)
     assert float(gradient_penalty(critic, x, y).detach()) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_r1_is_the_mean_squared_gradient_norm_on_the_data():
+    x = torch.randn(32, 2, dtype=torch.float64)
+    a = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    r1 = r1_penalty(lambda v: a * (v ** 2).sum(1), x)  # grad = 2 a x
+    assert torch.allclose(r1, (4 * a ** 2 * (x ** 2).sum(1)).mean())
+    (da,) = torch.autograd.grad(r1, a)  # differentiable in the discriminator's parameters
+    assert torch.allclose(da, (8 * a.detach() * (x ** 2).sum(1)).mean())
+    y = torch.tensor([0, 1] * 16)
+    conditional = r1_penalty(lambda v, c: (v[:, 0] * c), x.float(), condition=y)
+    assert torch.allclose(conditional, torch.tensor(0.5))  # |grad| = 1 for half the rows
+
+
+def test_a_packed_critic_is_penalised_per_pack():
+    """With pack m, one interpolation weight per pack and one norm over the pack's input:
+    a linear critic over the concatenated pack has |grad| = |w| per pack."""
+    disc = Discriminator(features=2, hidden=(), pack=3)
+    with torch.no_grad():
+        disc.net[0].weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 2.0, 2.0, 0.0]]))  # |w| = 3
+    real, fake = torch.randn(12, 2), torch.randn(12, 2)
+    assert torch.allclose(gradient_penalty(disc, real, fake), torch.tensor(4.0))
+    assert torch.allclose(r1_penalty(disc, real), torch.tensor(9.0))
+    seen = []
+    disc.forward = lambda x: seen.append(x.detach().clone()) or x.reshape(4, 6).sum(1)
+    gradient_penalty(disc, torch.zeros(12, 2), torch.ones(12, 2))
+    weights = seen[0][:, 0].reshape(4, 3)
+    assert torch.equal(weights, weights[:, :1].expand(4, 3))
+    with pytest.raises(ValueError, match="multiple of the critic's pack=3"):
+        r1_penalty(disc, real[:10])
 
 
 def test_the_gradient_penalty_samples_the_segment_between_real_and_fake():
@@ -272,6 +303,21 @@ def test_every_loss_moves_the_generator_towards_the_ring(loss):
     assert _radius_error(gen) < 0.65 * before
     if loss == "wgan":
         assert max(float(p.abs().max()) for p in disc.parameters()) <= 0.05 + 1e-7
+
+
+def test_r1_and_a_generator_ema_are_wired_into_training():
+    torch.manual_seed(0)
+    gen, disc = Generator(hidden=(16,)), Discriminator(hidden=(16,))
+    trainer = train_gan(gen, disc, toy2d("ring8", 512, seed=0), steps=20, batch_size=64,
+                        r1_weight=1.0, ema_decay=0.9, progress=False)
+    assert len(trainer.history.train["r1"]) == 20
+    ema = trainer.ema["generator"]
+    assert ema.updates == 20
+    with ema.applied():
+        averaged = [p.detach().clone() for p in gen.parameters()]
+    assert not all(torch.equal(a, p) for a, p in zip(averaged, gen.parameters()))
+    with pytest.raises(ValueError, match="batch_size: expected at least"):
+        train_gan(gen, Discriminator(pack=4), toy2d("ring8", 64, seed=0), batch_size=2)
 
 
 def test_a_seeded_training_is_reproducible_and_packing_trims_the_batch():

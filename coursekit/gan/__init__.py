@@ -31,6 +31,7 @@ from coursekit.gan.losses import (
     gradient_penalty,
     minimax_generator_loss,
     nonsaturating_generator_loss,
+    r1_penalty,
     wgan_critic_loss,
     wgan_generator_loss,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "nonsaturating_generator_loss",
     "one_hot",
     "optimal_discriminator",
+    "r1_penalty",
     "train_gan",
     "wasserstein1_1d",
     "wgan_critic_loss",

@@ -26,7 +26,7 @@ import torch
 from coursekit._validation import check_choice, check_count, check_number
 from coursekit.gan import losses as L
 from coursekit.gan.divergences import F_DIVERGENCES
-from coursekit.train import Trainer, optimizer_step
+from coursekit.train import EMA, Trainer, optimizer_step
 
 __all__ = ["LOSSES", "critic_and_generator_losses", "gan_step", "train_gan"]
 
@@ -57,7 +57,7 @@ def _split(batch):
 
 
 def gan_step(generator, discriminator, loss: str = "nonsaturating", *, n_critic: int = 1,
-             gp_weight: float = 10.0, clip_value: float = 0.01,
+             gp_weight: float = 10.0, clip_value: float = 0.01, r1_weight: float = 0.0,
              rng: torch.Generator | None = None):
     r"""The :class:`~coursekit.train.Trainer` step function of one adversarial game.
 
@@ -71,6 +71,7 @@ def gan_step(generator, discriminator, loss: str = "nonsaturating", *, n_critic:
         n_critic: discriminator steps per generator step.
         gp_weight: ``λ`` of WGAN-GP's gradient penalty.
         clip_value: WGAN's weight clipping ``[-c, c]`` (``loss="wgan"`` only).
+        r1_weight: ``γ`` of the R1 penalty ``γ/2 E_data ||grad D||^2`` (any loss; 0: off).
         rng: the generator of ``z`` and of the penalty's interpolation weights.
 
     The trainer must hold optimisers named ``"discriminator"`` and ``"generator"``.
@@ -79,6 +80,7 @@ def gan_step(generator, discriminator, loss: str = "nonsaturating", *, n_critic:
     n_critic = check_count(n_critic, "n_critic")
     gp_weight = check_number(gp_weight, "gp_weight", low=0.0)
     clip_value = check_number(clip_value, "clip_value", low=0.0, strict=True)
+    r1_weight = check_number(r1_weight, "r1_weight", low=0.0)
     pack = getattr(discriminator, "pack", 1)
 
     def step(trainer, batch) -> Mapping[str, torch.Tensor]:
@@ -94,6 +96,10 @@ def gan_step(generator, discriminator, loss: str = "nonsaturating", *, n_critic:
             penalty = L.gradient_penalty(discriminator, x, fake, generator=rng, condition=y)
             d_loss = d_loss + gp_weight * penalty
             logged["penalty"] = penalty.detach()
+        if r1_weight:
+            r1 = L.r1_penalty(discriminator, x, condition=y)
+            d_loss = d_loss + r1_weight / 2 * r1
+            logged["r1"] = r1.detach()
         optimizer_step(trainer.optimizers["discriminator"], d_loss)
         if loss == "wgan":
             with torch.no_grad():
@@ -111,14 +117,22 @@ def gan_step(generator, discriminator, loss: str = "nonsaturating", *, n_critic:
 def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
               steps: int = 2000, batch_size: int = 256, lr: float = 1e-3,
               betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
-              gp_weight: float = 10.0, clip_value: float = 0.01, seed: int | None = 0,
+              gp_weight: float = 10.0, clip_value: float = 0.01, r1_weight: float = 0.0,
+              ema_decay: float | None = None, cosine_decay: bool = False,
+              seed: int | None = 0,
               progress: bool = True, desc: str = "GAN") -> Trainer:
     r"""Train ``generator`` against ``discriminator`` on ``data`` for ``steps`` trainer steps.
 
     Args:
         data: ``x (n, features)`` or ``(x, y)`` with integer labels, or anything
             :class:`~coursekit.train.Trainer` batches.
-        loss, n_critic, gp_weight, clip_value: see :func:`gan_step`.
+        loss, n_critic, gp_weight, clip_value, r1_weight: see :func:`gan_step`.
+        ema_decay: if given, ``trainer.ema["generator"]`` keeps an exponential moving
+            average of the generator's weights (sample with
+            ``with trainer.ema["generator"].applied(): ...``), which smooths out the
+            generator's oscillation around the equilibrium (Yazıcı et al., 2019).
+        cosine_decay: decay both learning rates to 0 over ``steps`` along a half cosine
+            (the last steps then refine the modes instead of moving between them).
         steps: discriminator steps (the generator takes ``steps // n_critic``).
         batch_size, lr, betas: the data batches and both Adam optimisers
             (WGAN-GP's authors use ``lr=1e-4, betas=(0.5, 0.9), n_critic=5``).
@@ -134,14 +148,19 @@ def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
                          f"got {batch_size}")
     rng = None
     if seed is not None:
-        dtype_device = next(generator.parameters()).device
-        rng = torch.Generator(device=dtype_device).manual_seed(seed)
+        device = next(generator.parameters()).device
+        rng = torch.Generator(device=device).manual_seed(seed)
     step = gan_step(generator, discriminator, loss, n_critic=n_critic, gp_weight=gp_weight,
-                    clip_value=clip_value, rng=rng)
+                    clip_value=clip_value, r1_weight=r1_weight, rng=rng)
     optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr, betas=betas),
                   "generator": torch.optim.Adam(generator.parameters(), lr, betas=betas)}
+    steps = check_count(steps, "steps")
+    schedulers = {name: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+                  for name, opt in optimizers.items()} if cosine_decay else None
     trainer = Trainer(step, data, models={"generator": generator, "discriminator": discriminator},
-                      optimizers=optimizers, batch_size=batch_size, seed=seed,
+                      optimizers=optimizers, schedulers=schedulers, schedule_every="step",
+                      batch_size=batch_size, seed=seed,
+                      ema=None if ema_decay is None else {"generator": EMA(generator, ema_decay)},
                       progress=progress, desc=desc)
-    trainer.run(steps=check_count(steps, "steps"))
+    trainer.run(steps=steps)
     return trainer
