@@ -305,12 +305,14 @@ def test_every_loss_moves_the_generator_towards_the_ring(loss):
         assert max(float(p.abs().max()) for p in disc.parameters()) <= 0.05 + 1e-7
 
 
-def test_r1_and_a_generator_ema_are_wired_into_training():
+def test_r1_a_generator_ema_and_lr_drops_are_wired_into_training():
     torch.manual_seed(0)
     gen, disc = Generator(hidden=(16,)), Discriminator(hidden=(16,))
     trainer = train_gan(gen, disc, toy2d("ring8", 512, seed=0), steps=20, batch_size=64,
-                        r1_weight=1.0, ema_decay=0.9, progress=False)
+                        r1_weight=1.0, ema_decay=0.9, lr_drops=(0.5, 0.9), progress=False)
     assert len(trainer.history.train["r1"]) == 20
+    for optimizer in trainer.optimizers.values():  # 1e-3, divided by 10 at steps 10 and 18
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)
     ema = trainer.ema["generator"]
     assert ema.updates == 20
     with ema.applied():

@@ -118,7 +118,7 @@ def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
               steps: int = 2000, batch_size: int = 256, lr: float = 1e-3,
               betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
               gp_weight: float = 10.0, clip_value: float = 0.01, r1_weight: float = 0.0,
-              ema_decay: float | None = None, cosine_decay: bool = False,
+              ema_decay: float | None = None, lr_drops: tuple[float, ...] = (),
               seed: int | None = 0,
               progress: bool = True, desc: str = "GAN") -> Trainer:
     r"""Train ``generator`` against ``discriminator`` on ``data`` for ``steps`` trainer steps.
@@ -131,8 +131,9 @@ def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
             average of the generator's weights (sample with
             ``with trainer.ema["generator"].applied(): ...``), which smooths out the
             generator's oscillation around the equilibrium (Yazıcı et al., 2019).
-        cosine_decay: decay both learning rates to 0 over ``steps`` along a half cosine
-            (the last steps then refine the modes instead of moving between them).
+        lr_drops: fractions of ``steps`` at which both learning rates are divided by 10
+            (``(0.8,)``: the last 20 % of the steps refine the modes the generator has
+            found instead of moving between them).
         steps: discriminator steps (the generator takes ``steps // n_critic``).
         batch_size, lr, betas: the data batches and both Adam optimisers
             (WGAN-GP's authors use ``lr=1e-4, betas=(0.5, 0.9), n_critic=5``).
@@ -155,8 +156,10 @@ def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
     optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr, betas=betas),
                   "generator": torch.optim.Adam(generator.parameters(), lr, betas=betas)}
     steps = check_count(steps, "steps")
-    schedulers = {name: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-                  for name, opt in optimizers.items()} if cosine_decay else None
+    milestones = sorted(int(check_number(f, "lr_drops", low=0.0, high=1.0) * steps)
+                        for f in lr_drops)
+    schedulers = {name: torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
+                  for name, opt in optimizers.items()} if milestones else None
     trainer = Trainer(step, data, models={"generator": generator, "discriminator": discriminator},
                       optimizers=optimizers, schedulers=schedulers, schedule_every="step",
                       batch_size=batch_size, seed=seed,
