@@ -365,3 +365,92 @@ def test_mode_coverage_of_data_collapse_and_noise(name):
     assert half.modes == k // 2 and half.reverse_kl == pytest.approx(math.log(k / (k // 2)))
     noise = mode_coverage(centres.mean(0) + 100 + torch.randn(50, 2), centres, sigma)
     assert (noise.modes, noise.high_quality) == (0, 0.0)
+
+
+# --------------------------------------------------------------------------------------
+# BiGAN and CycleGAN
+# --------------------------------------------------------------------------------------
+class _FrozenTrainer:
+    """What a step function needs of a Trainer, with optimisers that change nothing."""
+
+    def __init__(self, *modules):
+        params = [p for m in modules for p in m.parameters()]
+        self.optimizers = {"discriminator": torch.optim.SGD(params, lr=0.0),
+                           "generator": torch.optim.SGD(params, lr=0.0)}
+        self.step = 0
+
+
+def test_bigan_step_scores_data_with_its_code_against_samples_with_theirs():
+    from coursekit.gan import BiGAN, bigan_step
+
+    torch.manual_seed(0)
+    model = BiGAN(features=6, latent_dim=3, hidden=(16,))
+    x = torch.rand(10, 6)
+    logged = bigan_step(model, rng=torch.Generator().manual_seed(5))(_FrozenTrainer(model), x)
+    z = torch.randn(10, 3, generator=torch.Generator().manual_seed(5))
+    d = model.discriminator
+    real = d(torch.cat([x, model.encoder(x)], 1))
+    fake = d(torch.cat([model.generator(z), z], 1))
+    assert torch.allclose(logged["d_loss"], discriminator_loss(real, fake))
+    assert torch.allclose(logged["g_loss"], discriminator_loss(fake, real))  # labels swapped
+    assert model.encode(x).shape == (10, 3) and model.reconstruct(x).shape == (10, 6)
+    assert model.sample(4).shape == (4, 6)
+    with pytest.raises(ValueError, match=r"x: expected shape \(batch, 6\)"):
+        model.encode(torch.rand(2, 5))
+
+
+def test_a_trained_bigan_encoder_separates_two_clusters():
+    from coursekit.gan import BiGAN, train_bigan
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(400) % 2
+    x = (0.2 + 0.6 * labels[:, None] + 0.05 * torch.randn(400, 4, generator=g)).clamp(0, 1)
+    model = BiGAN(features=4, latent_dim=1, hidden=(32,))
+    trainer = train_bigan(model, x, steps=400, batch_size=100, lr=2e-3, progress=False)
+    assert len(trainer.history.train["g_loss"]) == 400
+    with torch.no_grad():
+        code = model.encode(x)[:, 0]
+    gap = (code[labels == 1].mean() - code[labels == 0].mean()).abs()
+    assert gap > float(code.std())  # the two clusters get different codes
+
+
+def test_cycle_loss_is_zero_for_inverse_translators_and_l1_otherwise():
+    from coursekit.gan import CycleGAN
+
+    model = CycleGAN(features=4, hidden=(8,))
+    model.g_xy, model.g_yx = nn.Identity(), nn.Identity()
+    x, y = torch.rand(5, 4), torch.rand(5, 4)
+    assert float(model.cycle_loss(x, y)) == 0.0
+    flip = torch.tensor([3, 2, 1, 0])
+    model.g_xy = model.g_yx = _Permute(flip)  # a mirror is its own inverse
+    assert float(model.cycle_loss(x, y)) == 0.0
+    model.g_yx = nn.Identity()
+    expected = (x[:, flip] - x).abs().sum(1).mean() + (y[:, flip] - y).abs().sum(1).mean()
+    assert torch.allclose(model.cycle_loss(x, y), expected)
+
+
+class _Permute(nn.Module):
+    def __init__(self, order):
+        super().__init__()
+        self.order = order
+
+    def forward(self, v):
+        return v[:, self.order]
+
+
+def test_cyclegan_step_adds_the_weighted_cycle_loss_and_needs_two_domains():
+    from coursekit.gan import CycleGAN, cyclegan_step, train_cyclegan
+
+    torch.manual_seed(0)
+    model = CycleGAN(features=4, hidden=(8,))
+    x, y = torch.rand(6, 4), torch.rand(6, 4)
+    logged = cyclegan_step(model, cycle_weight=3.0)(_FrozenTrainer(model), (x, y))
+    assert torch.allclose(logged["cycle"], model.cycle_loss(x, y))
+    fake_y, fake_x = model.translate_xy(x), model.translate_yx(y)
+    assert torch.allclose(logged["g_loss"], nonsaturating_generator_loss(model.d_y(fake_y))
+                          + nonsaturating_generator_loss(model.d_x(fake_x)))
+    with pytest.raises(ValueError, match=r"batch: expected \(x, y\)"):
+        cyclegan_step(model)(_FrozenTrainer(model), x)
+    trainer = train_cyclegan(model, (x, y), steps=5, batch_size=3, progress=False)
+    assert len(trainer.history.train["cycle"]) == 5

@@ -10,10 +10,16 @@ r"""Generative adversarial networks (lecture 07): a generator, a discriminator, 
   optionally class-conditional; PacGAN packing).
 * :mod:`~coursekit.gan.train`: :func:`gan_step` for :class:`coursekit.train.Trainer` and
   :func:`train_gan`.
+* :mod:`~coursekit.gan.bigan`: :class:`BiGAN` (generator, encoder, discriminator on
+  ``(x, z)`` pairs) and :func:`train_bigan`.
+* :mod:`~coursekit.gan.cyclegan`: :class:`CycleGAN` (two translators, two discriminators,
+  cycle consistency) and :func:`train_cyclegan`.
 
 Mode coverage (PacGAN's metric) is :func:`coursekit.metrics.mode_coverage`.
 """
 
+from coursekit.gan.bigan import BiGAN, bigan_step, train_bigan
+from coursekit.gan.cyclegan import CycleGAN, cyclegan_step, train_cyclegan
 from coursekit.gan.divergences import (
     F_DIVERGENCES,
     f_conjugate,
@@ -41,9 +47,13 @@ from coursekit.gan.train import LOSSES, critic_and_generator_losses, gan_step, t
 __all__ = [
     "F_DIVERGENCES",
     "LOSSES",
+    "BiGAN",
+    "CycleGAN",
     "Discriminator",
     "Generator",
+    "bigan_step",
     "critic_and_generator_losses",
+    "cyclegan_step",
     "discriminator_loss",
     "f_conjugate",
     "f_divergence",
@@ -59,6 +69,8 @@ __all__ = [
     "one_hot",
     "optimal_discriminator",
     "r1_penalty",
+    "train_bigan",
+    "train_cyclegan",
     "train_gan",
     "wasserstein1_1d",
     "wgan_critic_loss",
