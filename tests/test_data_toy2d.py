@@ -119,6 +119,24 @@ def test_quadrature_density_matches_monte_carlo_over_the_curve(name):
     np.testing.assert_allclose(toy2d_log_prob(name, x).numpy(), mc.log().numpy(), atol=0.02)
 
 
+@pytest.mark.parametrize("name", ["moons", "circles", "swissroll", "pinwheel", "rings",
+                                  "2spirals"])
+def test_quadrature_log_prob_is_the_full_sum_at_every_distance(name):
+    """Points from on the curve to 12 sigma off it, where the sparse sum hands over to the
+    full one (at 3 sigma), equal the sum over every quadrature node in float64."""
+    from coursekit.data.toy2d import _MANIFOLDS, _isotropic_mixture_log_prob
+
+    m = _MANIFOLDS[name]
+    centres, log_w, _ = m.quadrature
+    gen = torch.Generator().manual_seed(0)
+    base = centres[torch.randint(len(centres), (60,), generator=gen)]
+    angle = 2 * math.pi * torch.rand(60, generator=gen, dtype=torch.float64)
+    offset = m.sigma * torch.linspace(0, 12, 60, dtype=torch.float64)
+    x = base + offset[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
+    full = _isotropic_mixture_log_prob(x, centres, m.sigma, log_w)
+    np.testing.assert_allclose(toy2d_log_prob(name, x).numpy(), full.numpy(), rtol=0, atol=1e-7)
+
+
 def test_log_prob_keeps_batch_shape_dtype_and_far_points_finite():
     x = torch.zeros(3, 4, 2)
     assert toy2d_log_prob("moons", x).shape == (3, 4)

@@ -230,38 +230,55 @@ class _NoisyManifold:
         return _manifold_quadrature(self)
 
     def log_prob(self, x, far_exact: bool = True):
-        """Quadrature of the module doc's integral, truncated to nodes within
-        ``_CUTOFF`` standard deviations of each point (the dropped terms are
-        below exp(-_CUTOFF^2 / 2) relative); points with no node that close
-        fall back to the full sum, or get -inf with ``far_exact=False`` (their
-        density is below exp(-_CUTOFF^2 / 2) / (2 pi sigma^2), which is all the
-        entropy integral needs)."""
+        """Quadrature of the module doc's integral.
+
+        A point within ``_NEAR`` sigma of its nearest node (at distance ``d``) sums
+        over the nodes within ``_CUTOFF`` sigma (a sparse ball): a node further out
+        has a term below ``exp(-(_CUTOFF^2 - _NEAR^2) / 2)`` times the nearest one's,
+        so the sum is off by less than ``M exp(-27.5) ~ 5e-9`` relative for the
+        ``M <= 4000`` nodes here. Every other point sums over all nodes, in chunks.
+        With ``far_exact=False`` points further than ``_CUTOFF`` sigma from every node
+        get -inf instead (their density is below exp(-_CUTOFF^2 / 2) / (2 pi sigma^2),
+        which is all the entropy integral needs).
+        """
         centres, log_w, tree = self.quadrature
-        pts = x.numpy()
+        pts, sigma = x.numpy(), self.sigma
         out = np.full(len(pts), -np.inf)
         if len(pts) == 0:
             return torch.from_numpy(out)
-        pairs = tree.sparse_distance_matrix(cKDTree(pts), _CUTOFF * self.sigma,
+        nearest, _ = tree.query(pts, k=1)
+        close = np.flatnonzero(nearest <= _NEAR * sigma)
+        pairs = tree.sparse_distance_matrix(cKDTree(pts[close]), _CUTOFF * sigma,
                                             output_type="ndarray")
-        node, row, dist = pairs["i"], pairs["j"], pairs["v"]
-        log_k = log_w.numpy()[node] - 0.5 * (dist / self.sigma) ** 2
-        order = np.argsort(row, kind="stable")
-        row, log_k = row[order], log_k[order]
-        if len(row):
-            starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-            peak = np.maximum.reduceat(log_k, starts)
-            counts = np.diff(np.r_[starts, len(row)])
-            total = np.add.reduceat(np.exp(log_k - np.repeat(peak, counts)), starts)
-            out[row[starts]] = peak + np.log(total)
-        out -= LOG_2PI + 2 * math.log(self.sigma)
-        far = ~np.isfinite(out)
-        if far_exact and far.any():
-            out[far] = _isotropic_mixture_log_prob(x[torch.from_numpy(far)], centres,
-                                                   self.sigma, log_w).numpy()
+        _log_sum_kernels(out, close[pairs["j"]], pairs["i"], pairs["v"], log_w.numpy(), sigma)
+        out -= LOG_2PI + 2 * math.log(sigma)
+        rest = nearest > _NEAR * sigma
+        if not far_exact:
+            rest &= nearest <= _CUTOFF * sigma
+        rest = torch.from_numpy(np.flatnonzero(rest))
+        for chunk in rest.split(max(1, 2 ** 22 // len(log_w))):  # (chunk, M) <= 32 MB
+            out[chunk.numpy()] = _isotropic_mixture_log_prob(x[chunk], centres, sigma,
+                                                             log_w).numpy()
         return torch.from_numpy(out)
 
 
+def _log_sum_kernels(out, row, node, dist, log_w, sigma) -> None:
+    """``out[r] = log sum_j w_j exp(-dist_rj^2 / 2 sigma^2)`` over the given (row, node)
+    pairs, a log-sum-exp per row (rows without pairs keep their value)."""
+    if not len(row):
+        return
+    log_k = log_w[node] - 0.5 * (dist / sigma) ** 2
+    order = np.argsort(row, kind="stable")
+    row, log_k = row[order], log_k[order]
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    peak = np.maximum.reduceat(log_k, starts)
+    counts = np.diff(np.r_[starts, len(row)])
+    total = np.add.reduceat(np.exp(log_k - np.repeat(peak, counts)), starts)
+    out[row[starts]] = peak + np.log(total)
+
+
 _CUTOFF = 8.0
+_NEAR = 3.0
 
 
 @cache
