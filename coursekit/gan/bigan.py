@@ -31,11 +31,12 @@ class BiGAN(nn.Module):
 
     Args:
         features: data dimension (64 for 8x8 digits); latent_dim: ``z ~ N(0, I)``.
-        hidden: hidden sizes of all three MLPs.
+        hidden: hidden sizes of all three MLPs (on 8x8 digits two layers of 256 collapsed
+            to a few outputs within 1,500 steps; one layer trained).
         output: the generator's output activation (``"sigmoid"`` for pixels in [0, 1]).
     """
 
-    def __init__(self, features: int = 64, latent_dim: int = 8, hidden=(256, 256),
+    def __init__(self, features: int = 64, latent_dim: int = 8, hidden=(256,),
                  output: str = "sigmoid"):
         super().__init__()
         self.features = check_count(features, "features")
@@ -84,8 +85,8 @@ def bigan_step(model: BiGAN, rng: torch.Generator | None = None):
     return step
 
 
-def train_bigan(model: BiGAN, data, *, steps: int = 2000, batch_size: int = 128,
-                lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
+def train_bigan(model: BiGAN, data, *, steps: int = 2000, batch_size: int = 64,
+                lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.999),
                 seed: int | None = 0, progress: bool = True) -> Trainer:
     """Train a :class:`BiGAN` on ``data`` (``x (n, features)`` or ``(x, y)``; labels unused).
 

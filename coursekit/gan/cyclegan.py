@@ -35,11 +35,13 @@ class CycleGAN(nn.Module):
 
     Args:
         features: the dimension of both domains (64 for 8x8 digits).
-        hidden: hidden sizes of all four MLPs.
+        hidden: hidden sizes of all four MLPs (one layer of 256: on digits and their
+            mirror images, deeper or narrower translators learned maps that change the
+            digit's class).
         output: the translators' output activation (``"sigmoid"`` for pixels in [0, 1]).
     """
 
-    def __init__(self, features: int = 64, hidden=(256, 256), output: str = "sigmoid"):
+    def __init__(self, features: int = 64, hidden=(256,), output: str = "sigmoid"):
         super().__init__()
         self.features = check_count(features, "features")
         if output not in _OUTPUTS:
@@ -71,7 +73,7 @@ class CycleGAN(nn.Module):
         return (back_x - x).abs().sum(1).mean() + (back_y - y).abs().sum(1).mean()
 
 
-def cyclegan_step(model: CycleGAN, cycle_weight: float = 10.0):
+def cyclegan_step(model: CycleGAN, cycle_weight: float = 1.0):
     r"""The Trainer step on a batch ``(x, y)``: both discriminators, then both translators
     on the non-saturating adversarial losses plus ``cycle_weight`` times the cycle loss."""
     cycle_weight = check_number(cycle_weight, "cycle_weight", low=0.0)
@@ -95,12 +97,15 @@ def cyclegan_step(model: CycleGAN, cycle_weight: float = 10.0):
 
 
 def train_cyclegan(model: CycleGAN, data, *, steps: int = 2000, batch_size: int = 128,
-                   lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-                   cycle_weight: float = 10.0, seed: int | None = 0,
+                   lr: float = 1e-3, betas: tuple[float, float] = (0.5, 0.999),
+                   cycle_weight: float = 1.0, seed: int | None = 0,
                    progress: bool = True) -> Trainer:
     """Train a :class:`CycleGAN` on ``data = (x, y)``: equal-length tensors whose rows are
-    *not* paired (shuffle one of them first). Returns the :class:`~coursekit.train.Trainer`
-    (``history.train``: ``d_loss``, ``g_loss``, ``cycle``)."""
+    *not* paired (shuffle one of them first). The defaults (``cycle_weight=1``,
+    ``lr=1e-3``) are the ones that found the mirror map between digits and their mirror
+    images in lecture 07; ``cycle_weight=10`` (the paper's) learned a class-changing map.
+    Returns the :class:`~coursekit.train.Trainer` (``history.train``: ``d_loss``,
+    ``g_loss``, ``cycle``)."""
     check_number(lr, "lr", low=0.0, strict=True)
     g_params = list(model.g_xy.parameters()) + list(model.g_yx.parameters())
     d_params = list(model.d_x.parameters()) + list(model.d_y.parameters())
