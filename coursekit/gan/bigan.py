@@ -17,9 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from coursekit._validation import check_count, check_number
+from coursekit._validation import check_count
 from coursekit.gan import losses as L
 from coursekit.gan.nets import Discriminator, Generator, _hidden
+from coursekit.gan.train import run_two_players, seeded_rng
 from coursekit.train import Trainer, optimizer_step
 from coursekit.vae import mlp
 
@@ -92,16 +93,8 @@ def train_bigan(model: BiGAN, data, *, steps: int = 2000, batch_size: int = 64,
 
     Returns the :class:`~coursekit.train.Trainer` (``history.train``: ``d_loss``, ``g_loss``).
     """
-    check_number(lr, "lr", low=0.0, strict=True)
-    rng = None
-    if seed is not None:
-        rng = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     gen_params = list(model.generator.parameters()) + list(model.encoder.parameters())
-    optimizers = {"discriminator": torch.optim.Adam(model.discriminator.parameters(), lr,
-                                                    betas=betas),
-                  "generator": torch.optim.Adam(gen_params, lr, betas=betas)}
-    trainer = Trainer(bigan_step(model, rng), data, models={"bigan": model},
-                      optimizers=optimizers, batch_size=batch_size, seed=seed,
-                      progress=progress, desc="BiGAN")
-    trainer.run(steps=check_count(steps, "steps"))
-    return trainer
+    return run_two_players(bigan_step(model, seeded_rng(model, seed)), data, {"bigan": model},
+                           model.discriminator.parameters(), gen_params, steps=steps,
+                           batch_size=batch_size, lr=lr, betas=betas, seed=seed,
+                           progress=progress, desc="BiGAN")

@@ -22,6 +22,7 @@ from torch import nn
 from coursekit._validation import check_count, check_number
 from coursekit.gan import losses as L
 from coursekit.gan.nets import Discriminator, _hidden
+from coursekit.gan.train import run_two_players
 from coursekit.train import Trainer, optimizer_step
 from coursekit.vae import mlp
 
@@ -106,13 +107,8 @@ def train_cyclegan(model: CycleGAN, data, *, steps: int = 2000, batch_size: int 
     images in lecture 07; ``cycle_weight=10`` (the paper's) learned a class-changing map.
     Returns the :class:`~coursekit.train.Trainer` (``history.train``: ``d_loss``,
     ``g_loss``, ``cycle``)."""
-    check_number(lr, "lr", low=0.0, strict=True)
     g_params = list(model.g_xy.parameters()) + list(model.g_yx.parameters())
     d_params = list(model.d_x.parameters()) + list(model.d_y.parameters())
-    optimizers = {"discriminator": torch.optim.Adam(d_params, lr, betas=betas),
-                  "generator": torch.optim.Adam(g_params, lr, betas=betas)}
-    trainer = Trainer(cyclegan_step(model, cycle_weight), data, models={"cyclegan": model},
-                      optimizers=optimizers, batch_size=batch_size, seed=seed,
-                      progress=progress, desc="CycleGAN")
-    trainer.run(steps=check_count(steps, "steps"))
-    return trainer
+    return run_two_players(cyclegan_step(model, cycle_weight), data, {"cyclegan": model},
+                           d_params, g_params, steps=steps, batch_size=batch_size, lr=lr,
+                           betas=betas, seed=seed, progress=progress, desc="CycleGAN")

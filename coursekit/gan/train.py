@@ -142,28 +142,45 @@ def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
     Returns the :class:`~coursekit.train.Trainer`; ``trainer.history.train`` holds
     ``d_loss``, ``g_loss`` (and ``penalty``); ``trainer.run(steps=more)`` continues.
     """
-    check_number(lr, "lr", low=0.0, strict=True)
     pack = getattr(discriminator, "pack", 1)
     if check_count(batch_size, "batch_size") < pack:
         raise ValueError(f"batch_size: expected at least the discriminator's pack={pack}, "
                          f"got {batch_size}")
-    rng = None
-    if seed is not None:
-        device = next(generator.parameters()).device
-        rng = torch.Generator(device=device).manual_seed(seed)
+    rng = seeded_rng(generator, seed)
     step = gan_step(generator, discriminator, loss, n_critic=n_critic, gp_weight=gp_weight,
                     clip_value=clip_value, r1_weight=r1_weight, rng=rng)
-    optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr, betas=betas),
-                  "generator": torch.optim.Adam(generator.parameters(), lr, betas=betas)}
+    return run_two_players(step, data, {"generator": generator, "discriminator": discriminator},
+                           discriminator.parameters(), generator.parameters(), steps=steps,
+                           batch_size=batch_size, lr=lr, betas=betas, lr_drops=lr_drops,
+                           seed=seed, progress=progress, desc=desc,
+                           ema=None if ema_decay is None else {"generator": EMA(generator,
+                                                                                ema_decay)})
+
+
+def seeded_rng(module, seed: int | None) -> torch.Generator | None:
+    """A generator on ``module``'s device seeded with ``seed`` (``None``: global RNG)."""
+    if seed is None:
+        return None
+    return torch.Generator(device=next(module.parameters()).device).manual_seed(seed)
+
+
+def run_two_players(step, data, models: dict, discriminator_params, generator_params, *,
+                    steps: int, batch_size: int, lr: float, betas: tuple[float, float],
+                    lr_drops: tuple[float, ...] = (), seed: int | None = 0,
+                    progress: bool = True, desc: str = "GAN", ema=None) -> Trainer:
+    """One Adam per player (optimisers ``"discriminator"`` and ``"generator"``), optional
+    learning-rate drops (divide by 10 at the given fractions of ``steps``), a
+    :class:`~coursekit.train.Trainer` around ``step``, run for ``steps``; returns it."""
+    check_number(lr, "lr", low=0.0, strict=True)
     steps = check_count(steps, "steps")
+    optimizers = {"discriminator": torch.optim.Adam(discriminator_params, lr, betas=betas),
+                  "generator": torch.optim.Adam(generator_params, lr, betas=betas)}
     milestones = sorted(int(check_number(f, "lr_drops", low=0.0, high=1.0) * steps)
                         for f in lr_drops)
     schedulers = {name: torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
                   for name, opt in optimizers.items()} if milestones else None
-    trainer = Trainer(step, data, models={"generator": generator, "discriminator": discriminator},
-                      optimizers=optimizers, schedulers=schedulers, schedule_every="step",
-                      batch_size=batch_size, seed=seed,
-                      ema=None if ema_decay is None else {"generator": EMA(generator, ema_decay)},
+    trainer = Trainer(step, data, models=models, optimizers=optimizers, schedulers=schedulers,
+                      schedule_every="step", batch_size=batch_size, seed=seed, ema=ema,
                       progress=progress, desc=desc)
     trainer.run(steps=steps)
     return trainer
