@@ -136,12 +136,14 @@ def report(path: Path, out: Path, samples_dir: Path) -> None:
              "PacGAN's protocol: 2,500 samples per trial, high quality within 3 sigma of "
              "the nearest mode, reverse KL of the mode histogram; ours is mean ± standard "
              "deviation over the seeds (standard error in brackets), PacGAN's is mean ± "
-             "standard error over 10 trials.", ""]
+             "standard error over 10 trials. Training seconds are wall time of one thread on a "
+             "machine that ran two benchmark processes and other jobs at once (compare them "
+             "within one table only).", ""]
     for dataset in MODE_COLLAPSE:
         k = 8 if dataset == "ring8" else 25
         lines += [f"## {dataset}", "",
                   f"| model | trials | modes (max {k}) | high-quality samples | reverse KL "
-                  "| CPU s per run |", "|---|---:|---:|---:|---:|---:|"]
+                  "| train s per run |", "|---|---:|---:|---:|---:|---:|"]
         for (ds, variant, steps, r1), runs in sorted(groups.items()):
             if ds != dataset:
                 continue
