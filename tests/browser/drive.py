@@ -100,7 +100,7 @@ def exercise_every_app(lab, nb: Path) -> None:
                              f"new value after: {did} (was {c}, shows {lab.controls(a)[i]})")
                 lab.wait_for(lambda s=seen, a=app: (lab.img_src(a), lab.summary_html(a)) != s,
                              f"the figure or summary to change after: {did}")
-            lab.wait_kernel_idle(settle=1.0)
+            lab.wait_kernel_idle(settle=0.5)  # then wait_for polls until the summary matches
             if ref is not None:
                 lab.wait_for(summary_matches, lambda did=did: mismatch(did),
                              timeout=jlab.SETTLED_TIMEOUT)
