@@ -322,6 +322,28 @@ def test_r1_a_generator_ema_and_lr_drops_are_wired_into_training():
         train_gan(gen, Discriminator(pack=4), toy2d("ring8", 64, seed=0), batch_size=2)
 
 
+def test_the_generator_update_leaves_the_discriminator_gradients_alone():
+    """After a step, the discriminator's .grad holds the gradient of its own loss only: the
+    generator's update ran through a frozen discriminator (and leaves it requiring grad)."""
+    torch.manual_seed(0)
+    gen, disc = Generator(hidden=(16,)), Discriminator(hidden=(16,))
+    trainer = train_gan(gen, disc, toy2d("ring8", 256, seed=0), steps=1, batch_size=64,
+                        progress=False)
+    optimizer = trainer.optimizers["discriminator"]
+    snapshots, step = [], optimizer.step
+
+    def recording_step(*args, **kwargs):
+        snapshots.append([p.grad.clone() for p in disc.parameters()])
+        return step(*args, **kwargs)
+
+    optimizer.step = recording_step
+    trainer.run(steps=2)  # one more step, recorded
+    assert len(trainer.history.train["g_loss"]) == 2 and len(snapshots) == 1
+    assert all(torch.equal(p.grad, g) for p, g in zip(disc.parameters(), snapshots[0]))
+    assert all(p.requires_grad for p in disc.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in gen.parameters())
+
+
 def test_a_seeded_training_is_reproducible_and_packing_trims_the_batch():
     runs = []
     for _ in range(2):

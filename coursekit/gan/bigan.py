@@ -19,8 +19,8 @@ from torch import nn
 
 from coursekit._validation import check_count
 from coursekit.gan import losses as L
-from coursekit.gan.nets import Discriminator, Generator, _hidden
-from coursekit.gan.train import run_two_players, seeded_rng
+from coursekit.gan.nets import Discriminator, Generator, hidden_sizes
+from coursekit.gan.train import frozen, run_two_players, seeded_rng
 from coursekit.train import Trainer, optimizer_step
 from coursekit.vae import mlp
 
@@ -42,7 +42,7 @@ class BiGAN(nn.Module):
         super().__init__()
         self.features = check_count(features, "features")
         self.latent_dim = check_count(latent_dim, "latent_dim")
-        sizes = _hidden(hidden)
+        sizes = hidden_sizes(hidden)
         self.generator = Generator(features, latent_dim, sizes, output=output)
         self.encoder = mlp(features, latent_dim, sizes, lambda: nn.LeakyReLU(0.2))
         self.discriminator = Discriminator(features + latent_dim, sizes)
@@ -77,10 +77,11 @@ def bigan_step(model: BiGAN, rng: torch.Generator | None = None):
         fake = model.joint_scores(model.generator(z).detach(), z)
         d_loss = L.discriminator_loss(real, fake)
         optimizer_step(trainer.optimizers["discriminator"], d_loss)
-        real = model.joint_scores(x, model.encode(x))
-        fake = model.joint_scores(model.generator(z), z)
-        g_loss = L.discriminator_loss(fake, real)  # swapped labels
-        optimizer_step(trainer.optimizers["generator"], g_loss)
+        with frozen(model.discriminator):
+            real = model.joint_scores(x, model.encode(x))
+            fake = model.joint_scores(model.generator(z), z)
+            g_loss = L.discriminator_loss(fake, real)  # swapped labels
+            optimizer_step(trainer.optimizers["generator"], g_loss)
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 
     return step

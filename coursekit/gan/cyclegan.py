@@ -21,14 +21,11 @@ from torch import nn
 
 from coursekit._validation import check_count, check_number
 from coursekit.gan import losses as L
-from coursekit.gan.nets import Discriminator, _hidden
-from coursekit.gan.train import run_two_players
+from coursekit.gan.nets import Discriminator, mlp_with_output
+from coursekit.gan.train import frozen, run_two_players
 from coursekit.train import Trainer, optimizer_step
-from coursekit.vae import mlp
 
 __all__ = ["CycleGAN", "cyclegan_step", "train_cyclegan"]
-
-_OUTPUTS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
 
 
 class CycleGAN(nn.Module):
@@ -45,13 +42,10 @@ class CycleGAN(nn.Module):
     def __init__(self, features: int = 64, hidden=(256,), output: str = "sigmoid"):
         super().__init__()
         self.features = check_count(features, "features")
-        if output not in _OUTPUTS:
-            raise ValueError(f"output: expected one of {sorted(_OUTPUTS)}, got {output!r}")
-        sizes = _hidden(hidden)
-        self.g_xy = nn.Sequential(mlp(features, features, sizes, nn.ReLU), _OUTPUTS[output]())
-        self.g_yx = nn.Sequential(mlp(features, features, sizes, nn.ReLU), _OUTPUTS[output]())
-        self.d_x = Discriminator(features, sizes)
-        self.d_y = Discriminator(features, sizes)
+        self.g_xy = mlp_with_output(features, features, hidden, output)
+        self.g_yx = mlp_with_output(features, features, hidden, output)
+        self.d_x = Discriminator(features, hidden)
+        self.d_y = Discriminator(features, hidden)
 
     def _check(self, t: torch.Tensor, name: str) -> torch.Tensor:
         if t.dim() != 2 or t.shape[1] != self.features:
@@ -87,10 +81,11 @@ def cyclegan_step(model: CycleGAN, cycle_weight: float = 1.0):
         d_loss = (L.discriminator_loss(model.d_y(y), model.d_y(fake_y.detach()))
                   + L.discriminator_loss(model.d_x(x), model.d_x(fake_x.detach())))
         optimizer_step(trainer.optimizers["discriminator"], d_loss)
-        adversarial = (L.nonsaturating_generator_loss(model.d_y(fake_y))
-                       + L.nonsaturating_generator_loss(model.d_x(fake_x)))
-        cycle = model.cycle_loss(x, y)
-        optimizer_step(trainer.optimizers["generator"], adversarial + cycle_weight * cycle)
+        with frozen(model.d_x, model.d_y):
+            adversarial = (L.nonsaturating_generator_loss(model.d_y(fake_y))
+                           + L.nonsaturating_generator_loss(model.d_x(fake_x)))
+            cycle = model.cycle_loss(x, y)
+            optimizer_step(trainer.optimizers["generator"], adversarial + cycle_weight * cycle)
         return {"d_loss": d_loss.detach(), "g_loss": adversarial.detach(),
                 "cycle": cycle.detach()}
 

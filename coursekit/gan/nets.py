@@ -8,7 +8,8 @@ r"""Small generator and discriminator networks for 2-D toy data and 8x8 digits.
   packs contain near-duplicates, which a packed discriminator can see and penalise.
 
 BiGAN's joint discriminator on ``(x, z)`` is a :class:`Discriminator` on
-``features = x_dim + z_dim``; CycleGAN's translators are :func:`coursekit.vae.mlp`.
+``features = x_dim + z_dim``; CycleGAN's translators, like the generator's network, are
+:func:`mlp_with_output`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from coursekit._validation import check_choice, check_count
 from coursekit.runtime import module_dtype_device
 from coursekit.vae import mlp
 
-__all__ = ["Discriminator", "Generator", "one_hot"]
+__all__ = ["Discriminator", "Generator", "hidden_sizes", "mlp_with_output", "one_hot"]
 
-_OUTPUTS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+OUTPUTS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 def one_hot(y: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
@@ -36,11 +37,19 @@ def one_hot(y: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tens
     return nn.functional.one_hot(y, num_classes).to(like.dtype)
 
 
-def _hidden(hidden) -> tuple[int, ...]:
+def hidden_sizes(hidden) -> tuple[int, ...]:
+    """``hidden`` (one width, or a sequence of them) as a tuple of checked layer widths."""
     sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     for size in sizes:
         check_count(size, "hidden")
     return sizes
+
+
+def mlp_with_output(n_in: int, n_out: int, hidden, output: str = "identity") -> nn.Sequential:
+    """``(batch, n_in) -> (batch, n_out)``: ReLU hidden layers of widths ``hidden``, then the
+    output activation ``output`` (one of :data:`OUTPUTS`): generators and translators."""
+    check_choice(output, "output", tuple(OUTPUTS))
+    return nn.Sequential(mlp(n_in, n_out, hidden_sizes(hidden), nn.ReLU), OUTPUTS[output]())
 
 
 class Generator(nn.Module):
@@ -60,9 +69,7 @@ class Generator(nn.Module):
         self.features = check_count(features, "features")
         self.latent_dim = check_count(latent_dim, "latent_dim")
         self.num_classes = check_count(num_classes, "num_classes", minimum=0)
-        check_choice(output, "output", tuple(_OUTPUTS))
-        self.net = nn.Sequential(mlp(latent_dim + self.num_classes, features, _hidden(hidden),
-                                     nn.ReLU), _OUTPUTS[output]())
+        self.net = mlp_with_output(latent_dim + self.num_classes, features, hidden, output)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """``z: (batch, latent_dim)``, ``y: (batch,)`` labels -> ``x: (batch, features)``."""
@@ -100,7 +107,7 @@ class Discriminator(nn.Module):
         self.pack = check_count(pack, "pack")
         self.num_classes = check_count(num_classes, "num_classes", minimum=0)
         width = (features + self.num_classes) * self.pack
-        self.net = mlp(width, 1, _hidden(hidden), lambda: nn.LeakyReLU(0.2))
+        self.net = mlp(width, 1, hidden_sizes(hidden), lambda: nn.LeakyReLU(0.2))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.features:

@@ -19,6 +19,7 @@ loss               discriminator / critic minimises              generator minim
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 import torch
@@ -28,7 +29,7 @@ from coursekit.gan import losses as L
 from coursekit.gan.divergences import F_DIVERGENCES
 from coursekit.train import EMA, Trainer, optimizer_step
 
-__all__ = ["LOSSES", "critic_and_generator_losses", "gan_step", "train_gan"]
+__all__ = ["LOSSES", "critic_and_generator_losses", "frozen", "gan_step", "train_gan"]
 
 LOSSES = ("minimax", "nonsaturating", "wgan", "wgan-gp") + tuple(f"f-{d}" for d in F_DIVERGENCES)
 
@@ -45,6 +46,22 @@ def critic_and_generator_losses(loss: str):
     generator_loss = (L.minimax_generator_loss if loss == "minimax"
                       else L.nonsaturating_generator_loss)
     return L.discriminator_loss, generator_loss
+
+
+@contextlib.contextmanager
+def frozen(*modules: torch.nn.Module):
+    """Within the block the parameters of ``modules`` do not require gradients: the
+    generator's update backpropagates through the discriminator to the generator
+    without computing, or leaving behind, gradients for the discriminator's parameters
+    (the generator's own gradients are the same)."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _split(batch):
@@ -106,8 +123,9 @@ def gan_step(generator, discriminator, loss: str = "nonsaturating", *, n_critic:
                 for p in discriminator.parameters():
                     p.clamp_(-clip_value, clip_value)
         if trainer.step % n_critic == n_critic - 1:
-            g_loss = generator_loss(discriminator(generator.sample(n, y, generator=rng), y))
-            optimizer_step(trainer.optimizers["generator"], g_loss)
+            with frozen(discriminator):
+                g_loss = generator_loss(discriminator(generator.sample(n, y, generator=rng), y))
+                optimizer_step(trainer.optimizers["generator"], g_loss)
             logged["g_loss"] = g_loss.detach()
         return logged
 
