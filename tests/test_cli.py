@@ -45,7 +45,7 @@ def test_unknown_homework_lists_the_homework_ids(capsys):
     repo = Path(__file__).resolve().parents[1]
     assert main(["check", "hw9", "--root", str(repo)]) == 2
     err = capsys.readouterr().err
-    assert "coursekit check: error: HW: expected one of hw1, hw2, hw3, got 'hw9'" in err
+    assert "coursekit check: error: HW: expected one of hw1, hw2, hw3, hw4, got 'hw9'" in err
 
 
 def test_console_script_runs():

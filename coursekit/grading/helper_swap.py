@@ -19,15 +19,18 @@ _MISSING = object()
 
 
 @contextlib.contextmanager
-def swap_helpers(module: ModuleType, source: str | None, names: tuple[str, ...]):
+def swap_helpers(module: ModuleType, source: str | None, names: tuple[str, ...],
+                 context: dict | None = None):
     """Within the block, the functions ``names`` of ``module`` are the ones the Python
     text ``source`` defines (names it does not define stay as they are; nothing
-    changes when ``source`` is None). The replacements refuse to run once the
-    block is left, and the module's own functions are put back."""
+    changes when ``source`` is None). ``context``: globals the text may use without
+    defining them (e.g. a harness's way to reach a function it controls). The
+    replacements refuse to run once the block is left, and the module's own
+    functions are put back."""
     if source is None:
         yield
         return
-    namespace = {"__name__": "graded_helpers"}
+    namespace = {"__name__": "graded_helpers", **(context or {})}
     exec(compile(str(source), "<graded helpers>", "exec"), namespace)  # noqa: S102
     active = [True]
 

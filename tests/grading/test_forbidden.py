@@ -139,12 +139,13 @@ def test_call_time_delegation_zeroes_only_the_delegating_tasks_hw2(tmp_path):
         assert c["status"] == "pass", f"{c['id']} status: expected pass, got {c['status']}"
 
 
-@pytest.mark.parametrize("hw_name", ["hw1", "hw2", "hw3"])
+@pytest.mark.parametrize("hw_name", ["hw1", "hw2", "hw3", "hw4"])
 def test_homework_forbids_the_modules_that_implement_its_tasks(hw_name):
     expected = {
         "hw1": {"coursekit.probability", "coursekit.functional", "coursekit.mixture"},
         "hw2": {"coursekit.vae", "coursekit.functional", "coursekit.metrics", "coursekit.latent"},
         "hw3": {"coursekit.flows", "coursekit.autoregressive"},
+        "hw4": {"coursekit.gan", "coursekit.metrics"},
     }[hw_name]
     got = set(resolve_homework(hw_name, REPO).forbidden_modules)
     assert expected <= got, f"{hw_name} forbidden_modules: expected {sorted(expected)}, got {got}"
