@@ -7,7 +7,9 @@ r"""Evaluating generative models: likelihood estimates and latent-space diagnost
 * :func:`active_units`: which latent dimensions a VAE's encoder uses;
 * :func:`mode_coverage`: how many modes of a Gaussian mixture a sampler covers, the
   share of its samples near a mode, and how unevenly it covers them (the GAN
-  mode-collapse metric of VEEGAN and PacGAN).
+  mode-collapse metric of VEEGAN and PacGAN);
+* :func:`classifier_two_sample_test`: are two samples from the same distribution?
+  A discriminator's held-out accuracy and its permutation p-value (C2ST).
 
 The evaluation lecture adds sample-based metrics here.
 """
@@ -16,13 +18,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from coursekit import functional as F
 from coursekit._validation import as_float_tensor, check_choice, check_count, check_number
 
-__all__ = ["ModeCoverage", "active_units", "bits_per_dim", "estimate_nll", "mode_coverage"]
+__all__ = ["ModeCoverage", "TwoSampleTest", "active_units", "bits_per_dim",
+           "classifier_two_sample_test", "estimate_nll", "mode_coverage"]
 
 
 @torch.no_grad()
@@ -175,3 +179,64 @@ def mode_coverage(samples: torch.Tensor, centres: torch.Tensor, sigma: float,
         reverse_kl = float((p * torch.log(k * p)).sum())
     return ModeCoverage(modes=int((counts > 0).sum()), high_quality=total / len(samples),
                         reverse_kl=reverse_kl, counts=counts)
+
+
+class TwoSampleTest(NamedTuple):
+    """The result of :func:`classifier_two_sample_test`."""
+
+    accuracy: float         # the classifier's accuracy on the held-out halves
+    p_value: float          # (1 + #{null >= accuracy}) / (1 + permutations)
+    null: torch.Tensor      # (permutations,) accuracies with the labels shuffled
+    n_test: int             # held-out examples (both samples together)
+
+
+def classifier_two_sample_test(a: torch.Tensor, b: torch.Tensor, hidden=(64,), *,
+                               steps: int = 300, lr: float = 1e-2, weight_decay: float = 1e-3,
+                               permutations: int = 2000, seed: int = 0) -> TwoSampleTest:
+    r"""Classifier two-sample test (Lopez-Paz and Oquab, 2017) of ``H0: a and b come from
+    the same distribution``.
+
+    Half of each sample (at random) trains a discriminator (:class:`coursekit.gan.
+    Discriminator` with hidden sizes ``hidden``; ``()`` is logistic regression) to tell
+    ``a`` (label 1) from ``b`` (label 0) with :func:`coursekit.gan.fit_discriminator`;
+    its accuracy on the other halves is the test statistic. Under H0 no classifier beats
+    chance on held-out data; the p-value compares the accuracy with ``permutations``
+    accuracies of the same predictions against shuffled labels (the classifier fixed):
+
+    .. math:: p = \frac{1 + \#\{\text{acc}_\pi \ge \text{acc}\}}{1 + \text{permutations}}.
+
+    Args:
+        a, b: ``(n_a, d)`` and ``(n_b, d)`` samples (at least 2 rows each).
+        hidden: the discriminator's hidden sizes.
+        steps, lr, weight_decay: its full-batch Adam fit on the training halves.
+        permutations: shuffles of the labels for the null distribution.
+        seed: the split, the initial weights and the shuffles (the global random
+            state is left as it was).
+
+    Returns:
+        :class:`TwoSampleTest` ``(accuracy, p_value, null, n_test)``.
+    """
+    from coursekit.gan import Discriminator, fit_discriminator
+
+    a, b = as_float_tensor(a, "a"), as_float_tensor(b, "b")
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"a, b: expected (n_a, d) and (n_b, d) with at least 2 rows each, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    permutations = check_count(permutations, "permutations")
+    g = torch.Generator().manual_seed(seed)
+    ia, ib = torch.randperm(len(a), generator=g), torch.randperm(len(b), generator=g)
+    a_fit, a_test = a[ia[: len(a) // 2]].float(), a[ia[len(a) // 2:]].float()
+    b_fit, b_test = b[ib[: len(b) // 2]].float(), b[ib[len(b) // 2:]].float()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        disc = Discriminator(a.shape[1], hidden)
+    fit_discriminator(disc, lambda: a_fit, lambda: b_fit, steps=steps, lr=lr,
+                      weight_decay=weight_decay)
+    with torch.no_grad():
+        says_a = torch.cat([disc(a_test), disc(b_test)]) > 0
+    label = torch.cat([torch.ones(len(a_test)), torch.zeros(len(b_test))]).bool()
+    accuracy = (says_a == label).double().mean()
+    shuffles = torch.rand(permutations, len(label), generator=g).argsort(1)
+    null = (says_a[None] == label[shuffles]).double().mean(1)
+    p_value = (1 + (null >= accuracy).sum()) / (1 + permutations)
+    return TwoSampleTest(float(accuracy), float(p_value), null, len(label))

@@ -20,6 +20,7 @@ from coursekit.gan import (
     f_gan_bound,
     f_gan_generator_loss,
     f_generator,
+    fit_discriminator,
     gradient_penalty,
     jensen_shannon,
     minimax_generator_loss,
@@ -476,3 +477,21 @@ def test_cyclegan_step_adds_the_weighted_cycle_loss_and_needs_two_domains():
         cyclegan_step(model)(_FrozenTrainer(model), x)
     trainer = train_cyclegan(model, (x, y), steps=5, batch_size=3, progress=False)
     assert len(trainer.history.train["cycle"]) == 5
+
+
+def test_fit_discriminator_learns_the_log_density_ratio_of_two_gaussians():
+    """For N(0, 1) against N(2, 1) the optimal logit is log p/q = 2 - 2x: linear, so a
+    discriminator without hidden layers can reach it; with clipping no weight leaves
+    [-c, c]."""
+    torch.manual_seed(0)
+    disc = Discriminator(1, hidden=())
+    fit_discriminator(disc, lambda: torch.randn(1024, 1), lambda: torch.randn(1024, 1) + 2.0,
+                      steps=400, lr=3e-2)
+    linear = disc.net if isinstance(disc.net, nn.Linear) else disc.net[0]
+    assert float(linear.weight) == pytest.approx(-2.0, abs=0.25)
+    assert float(linear.bias) == pytest.approx(2.0, abs=0.25)
+    clipped = fit_discriminator(Discriminator(1, hidden=(8,)), lambda: torch.randn(64, 1),
+                                lambda: torch.randn(64, 1) + 2.0, steps=20, clip=0.01)
+    assert max(float(p.abs().max()) for p in clipped.parameters()) <= 0.01
+    with pytest.raises(ValueError, match="clip"):
+        fit_discriminator(disc, torch.randn, torch.randn, steps=1, clip=0.0)

@@ -72,3 +72,34 @@ def test_active_units_counts_dimensions_whose_posterior_mean_moves():
     assert float(activity[0]) == pytest.approx(float(x[:, 0].var()), rel=1e-6)
     with pytest.raises(ValueError, match="x: expected at least 2 rows"):
         M.active_units(Encoder(), x[:1])
+
+
+def _gaussians(n: int, shift: float, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g)
+    return a, b + torch.tensor([shift, 0.0])
+
+
+def test_c2st_null_is_the_binomial_permutation_law_and_the_p_value_its_tail():
+    a, b = _gaussians(300, 0.0, seed=0)
+    state = torch.get_rng_state()
+    test = M.classifier_two_sample_test(a, b, hidden=(), permutations=4000, seed=0)
+    assert torch.equal(torch.get_rng_state(), state)  # the global random state is untouched
+    assert test.n_test == 300
+    # shuffled labels against fixed predictions: accuracy ~ mean 1/2, std sqrt(1 / (4 m))
+    assert float(test.null.mean()) == pytest.approx(0.5, abs=0.005)
+    assert float(test.null.std()) == pytest.approx(math.sqrt(1 / (4 * 300)), rel=0.1)
+    expected_p = (1 + int((test.null >= test.accuracy).sum())) / (1 + 4000)
+    assert test.p_value == pytest.approx(expected_p)
+    accuracy, p_value, *_ = test  # a NamedTuple: unpacks too
+    assert (accuracy, p_value) == (test.accuracy, test.p_value)
+
+
+def test_c2st_keeps_its_level_on_identical_distributions_and_detects_a_shift():
+    p_same = [M.classifier_two_sample_test(*_gaussians(200, 0.0, seed=s), hidden=(),
+                                           permutations=500, seed=s).p_value for s in range(8)]
+    assert sum(p < 0.05 for p in p_same) <= 2  # level 0.05: 8 tests, P(more than 2) < 0.6 %
+    shifted = M.classifier_two_sample_test(*_gaussians(200, 0.8, seed=0), hidden=(16,))
+    assert shifted.accuracy > 0.6 and shifted.p_value < 0.01
+    with pytest.raises(ValueError, match="a, b"):
+        M.classifier_two_sample_test(torch.zeros(5, 2), torch.zeros(5, 3))

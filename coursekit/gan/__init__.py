@@ -8,8 +8,9 @@ r"""Generative adversarial networks (lecture 07): a generator, a discriminator, 
   discriminator ``p/(p + q)``, 1-D Wasserstein-1) and the f-GAN table of conjugates.
 * :mod:`~coursekit.gan.nets`: :class:`Generator` and :class:`Discriminator` (MLPs,
   optionally class-conditional; PacGAN packing).
-* :mod:`~coursekit.gan.train`: :func:`gan_step` for :class:`coursekit.train.Trainer` and
-  :func:`train_gan`.
+* :mod:`~coursekit.gan.train`: :func:`gan_step` for :class:`coursekit.train.Trainer`,
+  :func:`train_gan`, and :func:`fit_discriminator` (a discriminator or critic between two
+  fixed distributions: D*, divergence estimates, the classifier two-sample test).
 * :mod:`~coursekit.gan.bigan`: :class:`BiGAN` (generator, encoder, discriminator on
   ``(x, z)`` pairs) and :func:`train_bigan`.
 * :mod:`~coursekit.gan.cyclegan`: :class:`CycleGAN` (two translators, two discriminators,
@@ -42,7 +43,13 @@ from coursekit.gan.losses import (
     wgan_generator_loss,
 )
 from coursekit.gan.nets import Discriminator, Generator, one_hot
-from coursekit.gan.train import LOSSES, critic_and_generator_losses, gan_step, train_gan
+from coursekit.gan.train import (
+    LOSSES,
+    critic_and_generator_losses,
+    fit_discriminator,
+    gan_step,
+    train_gan,
+)
 
 __all__ = [
     "F_DIVERGENCES",
@@ -61,6 +68,7 @@ __all__ = [
     "f_gan_critic_loss",
     "f_gan_generator_loss",
     "f_generator",
+    "fit_discriminator",
     "gan_step",
     "gradient_penalty",
     "jensen_shannon",

@@ -29,7 +29,8 @@ from coursekit.gan import losses as L
 from coursekit.gan.divergences import F_DIVERGENCES
 from coursekit.train import EMA, Trainer, optimizer_step
 
-__all__ = ["LOSSES", "critic_and_generator_losses", "frozen", "gan_step", "train_gan"]
+__all__ = ["LOSSES", "critic_and_generator_losses", "fit_discriminator", "frozen", "gan_step",
+           "train_gan"]
 
 LOSSES = ("minimax", "nonsaturating", "wgan", "wgan-gp") + tuple(f"f-{d}" for d in F_DIVERGENCES)
 
@@ -62,6 +63,47 @@ def frozen(*modules: torch.nn.Module):
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+def _cross_entropy(discriminator, real, fake) -> torch.Tensor:
+    return L.discriminator_loss(discriminator(real), discriminator(fake))
+
+
+def fit_discriminator(discriminator, sample_real, sample_fake, steps: int, *, lr: float = 3e-3,
+                      loss=None, weight_decay: float = 0.0, clip: float | None = None,
+                      betas: tuple[float, float] = (0.5, 0.9)):
+    """Fit a discriminator (or critic) between two FIXED distributions, no generator.
+
+    Every step draws a fresh batch from each sampler and takes one Adam step on
+    ``loss(discriminator, real, fake)``: by default the GAN's cross-entropy
+    :func:`~coursekit.gan.losses.discriminator_loss`, whose minimiser is
+    ``D* = p_real / (p_real + p_fake)``; pass a WGAN or f-GAN critic loss to estimate
+    those divergences instead.
+
+    Args:
+        discriminator: a module ``(batch, d) -> (batch,)``.
+        sample_real, sample_fake: callables returning a batch ``(batch, d)`` each.
+        steps: Adam steps.
+        lr, betas, weight_decay: Adam's settings.
+        loss: ``(discriminator, real, fake) -> scalar`` to minimise.
+        clip: WGAN's weight clipping: every parameter clamped to ``[-clip, clip]``
+            after every step (``None``: off).
+
+    Returns:
+        ``discriminator``, trained in place.
+    """
+    steps = check_count(steps, "steps")
+    if clip is not None:
+        clip = check_number(clip, "clip", low=0.0, strict=True)
+    loss = _cross_entropy if loss is None else loss
+    opt = torch.optim.Adam(discriminator.parameters(), lr, betas=betas, weight_decay=weight_decay)
+    for _ in range(steps):
+        optimizer_step(opt, loss(discriminator, sample_real(), sample_fake()))
+        if clip is not None:
+            with torch.no_grad():
+                for p in discriminator.parameters():
+                    p.clamp_(-clip, clip)
+    return discriminator
 
 
 def _split(batch):
