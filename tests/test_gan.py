@@ -495,3 +495,21 @@ def test_fit_discriminator_learns_the_log_density_ratio_of_two_gaussians():
     assert max(float(p.abs().max()) for p in clipped.parameters()) <= 0.01
     with pytest.raises(ValueError, match="clip"):
         fit_discriminator(disc, torch.randn, torch.randn, steps=1, clip=0.0)
+
+
+def test_train_gan_calls_its_evaluation_hook_every_n_steps():
+    torch.manual_seed(0)
+    gen, disc = Generator(hidden=(16,)), Discriminator(hidden=(16,))
+    centres, sigma = mode_centres("ring8")
+
+    def coverage(trainer):
+        with torch.no_grad():
+            samples = gen.sample(500, generator=torch.Generator().manual_seed(0))
+        return {"modes": mode_coverage(samples, centres, sigma).modes}
+
+    trainer = train_gan(gen, disc, toy2d("ring8", 512, seed=0), steps=25, batch_size=64,
+                        evaluate=coverage, evaluate_every=10, progress=False)
+    assert trainer.history.val_steps["modes"] == [10, 20]
+    trainer.run(steps=30)
+    assert trainer.history.val_steps["modes"] == [10, 20, 30]
+    assert all(0 <= m <= 8 for m in trainer.history.val["modes"])

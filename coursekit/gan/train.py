@@ -179,7 +179,7 @@ def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
               betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
               gp_weight: float = 10.0, clip_value: float = 0.01, r1_weight: float = 0.0,
               ema_decay: float | None = None, lr_drops: tuple[float, ...] = (),
-              seed: int | None = 0,
+              seed: int | None = 0, evaluate=None, evaluate_every: int = 100,
               progress: bool = True, desc: str = "GAN") -> Trainer:
     r"""Train ``generator`` against ``discriminator`` on ``data`` for ``steps`` trainer steps.
 
@@ -198,6 +198,11 @@ def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
         batch_size, lr, betas: the data batches and both Adam optimisers
             (WGAN-GP's authors use ``lr=1e-4, betas=(0.5, 0.9), n_critic=5``).
         seed: seeds the shuffling, ``z`` and the penalty (``None``: global RNG).
+        evaluate: ``(trainer) -> {"name": value, ...}``, called after every
+            ``evaluate_every``-th step; its values go to ``trainer.history.val`` (a GAN's
+            losses do not say how good its samples are: track a sample metric, e.g.
+            :func:`coursekit.metrics.mode_coverage`). It keeps being called by later
+            ``trainer.run`` calls.
 
     Returns the :class:`~coursekit.train.Trainer`; ``trainer.history.train`` holds
     ``d_loss``, ``g_loss`` (and ``penalty``); ``trainer.run(steps=more)`` continues.
@@ -214,7 +219,8 @@ def train_gan(generator, discriminator, data, *, loss: str = "nonsaturating",
                            batch_size=batch_size, lr=lr, betas=betas, lr_drops=lr_drops,
                            seed=seed, progress=progress, desc=desc,
                            ema=None if ema_decay is None else {"generator": EMA(generator,
-                                                                                ema_decay)})
+                                                                                ema_decay)},
+                           evaluate=evaluate, evaluate_every=evaluate_every)
 
 
 def seeded_rng(module, seed: int | None) -> torch.Generator | None:
@@ -227,10 +233,13 @@ def seeded_rng(module, seed: int | None) -> torch.Generator | None:
 def run_two_players(step, data, models: dict, discriminator_params, generator_params, *,
                     steps: int, batch_size: int, lr: float, betas: tuple[float, float],
                     lr_drops: tuple[float, ...] = (), seed: int | None = 0,
-                    progress: bool = True, desc: str = "GAN", ema=None) -> Trainer:
+                    progress: bool = True, desc: str = "GAN", ema=None, evaluate=None,
+                    evaluate_every: int = 100) -> Trainer:
     """One Adam per player (optimisers ``"discriminator"`` and ``"generator"``), optional
     learning-rate drops (divide by 10 at the given fractions of ``steps``), a
-    :class:`~coursekit.train.Trainer` around ``step``, run for ``steps``; returns it."""
+    :class:`~coursekit.train.Trainer` around ``step`` (with ``evaluate`` called every
+    ``evaluate_every`` steps, see :meth:`~coursekit.train.Trainer.every`), run for
+    ``steps``; returns it."""
     check_number(lr, "lr", low=0.0, strict=True)
     steps = check_count(steps, "steps")
     optimizers = {"discriminator": torch.optim.Adam(discriminator_params, lr, betas=betas),
@@ -242,5 +251,7 @@ def run_two_players(step, data, models: dict, discriminator_params, generator_pa
     trainer = Trainer(step, data, models=models, optimizers=optimizers, schedulers=schedulers,
                       schedule_every="step", batch_size=batch_size, seed=seed, ema=ema,
                       progress=progress, desc=desc)
+    if evaluate is not None:
+        trainer.every(evaluate_every, evaluate)
     trainer.run(steps=steps)
     return trainer
