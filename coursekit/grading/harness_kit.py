@@ -2,6 +2,8 @@ r"""Pieces that every homework's harness uses (``checks/harness.py``, run in the
 
 * :func:`one_thread`: run a harness function with one torch thread.
 * :class:`Adam`: Adam written out, for the checks' training runs.
+* :func:`meta` and :func:`devices_and_dtypes`: the any-device probe's inputs (tensors
+  on PyTorch's ``meta`` device) and its report on what a student's function returned.
 
 ``torch.optim``'s first optimizer in a process imports ``torch._dynamo``: about two
 seconds of every grading worker's time (1.9 s measured on the course's 2-core VM),
@@ -71,3 +73,18 @@ class Adam:
             v.mul_(b2).addcmul_(p.grad, p.grad, value=1.0 - b2)
             step = self.lr * (m / (1.0 - b1**self.steps))
             p.sub_(step / ((v / (1.0 - b2**self.steps)).sqrt() + self.eps))
+
+
+def meta(*shape, dtype=torch.float32) -> torch.Tensor:
+    """An empty tensor of ``shape`` on PyTorch's ``meta`` device: shapes without data, on
+    which every operation works, but mixing in a tensor made on the CPU (a bare
+    ``torch.zeros(d)``) raises."""
+    return torch.empty(tuple(shape), dtype=dtype, device="meta")
+
+
+def devices_and_dtypes(out) -> list:
+    """``[device type, dtype]`` of every tensor in ``out`` (one value, or a tuple or list
+    of them); ``[type name, ""]`` for anything else."""
+    values = out if isinstance(out, (tuple, list)) else (out,)
+    return [[str(v.device.type), str(v.dtype).replace("torch.", "")]
+            if isinstance(v, torch.Tensor) else [type(v).__name__, ""] for v in values]

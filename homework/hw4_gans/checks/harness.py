@@ -34,7 +34,7 @@ import math
 import submission
 import torch
 
-from coursekit.grading.harness_kit import Adam, one_thread
+from coursekit.grading.harness_kit import Adam, devices_and_dtypes, meta, one_thread
 from coursekit.grading.helper_swap import swap_helpers
 
 HELPER_NAMES = ("discriminator_loss", "generator_loss", "gradient_penalty")
@@ -324,9 +324,6 @@ def train_critic(real, fake, points, steps: int = 200, batch_size: int = 128, hi
 # --------------------------------------------------------------------------- any device
 
 
-def _meta(*shape, dtype=torch.float32):
-    return torch.empty(tuple(shape), dtype=dtype, device="meta")
-
 
 @one_thread
 def meta_probe(name: str, shapes=None, helpers=None) -> list:
@@ -335,14 +332,14 @@ def meta_probe(name: str, shapes=None, helpers=None) -> list:
     on the CPU, e.g. ``torch.zeros(d)`` without ``device=``, raises) and return
     ``[device type, dtype]`` of every tensor returned. ``shapes`` are the shapes of
     the critic's weights (the critic is built on ``meta`` too)."""
-    x, y = _meta(6, 3), _meta(6, 3)
+    x, y = meta(6, 3), meta(6, 3)
     labels = torch.zeros(6, dtype=torch.long, device="meta")
     if name in ("discriminator_loss", "kl_lower_bound"):
-        out = getattr(submission, name)(_meta(6), _meta(4))
+        out = getattr(submission, name)(meta(6), meta(4))
     elif name in ("generator_loss",):
-        out = submission.generator_loss(_meta(4))
+        out = submission.generator_loss(meta(4))
     elif name == "kl_optimal_critic":
-        out = submission.kl_optimal_critic(_meta(6), _meta(6))
+        out = submission.kl_optimal_critic(meta(6), meta(6))
     elif name == "interpolates":
         out = submission.interpolates(x, y)
     elif name.startswith("conditional_"):
@@ -361,6 +358,4 @@ def meta_probe(name: str, shapes=None, helpers=None) -> list:
                 out = submission.wgan_critic_loss(critic, x, y)
             else:
                 out = submission.wgan_generator_loss(critic, y)
-    values = out if isinstance(out, (tuple, list)) else (out,)
-    return [[str(v.device.type), str(v.dtype).replace("torch.", "")]
-            if isinstance(v, torch.Tensor) else [type(v).__name__, ""] for v in values]
+    return devices_and_dtypes(out)

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursekit.grading.harness_kit import Adam, one_thread
+from coursekit.grading.harness_kit import Adam, devices_and_dtypes, meta, one_thread
 from coursekit.grading.helper_swap import swap_helpers
 
 VAR_FLOOR = 1e-3
@@ -322,9 +322,6 @@ def ssvae_repeats(x_u, x_l, y_l, weights: dict, alpha: float, repeats: int,
 # --------------------------------------------------------------------------- any device
 
 
-def _meta(*shape, dtype=torch.float32):
-    return torch.empty(*shape, dtype=dtype, device="meta")
-
 
 @one_thread
 def meta_probe(name: str, shapes: dict | None = None, helpers=None) -> list:
@@ -345,33 +342,31 @@ def meta_probe(name: str, shapes: dict | None = None, helpers=None) -> list:
 def _meta_probe(name: str, shapes: dict | None, helpers) -> list:
     with torch.no_grad(), helpers_from(helpers):
         if name == "sample_gaussian":
-            out = submission.sample_gaussian(_meta(2, 5, 3), _meta(2, 5, 3))
+            out = submission.sample_gaussian(meta(2, 5, 3), meta(2, 5, 3))
         elif name == "log_normal":
-            out = submission.log_normal(_meta(6, 4), _meta(4), _meta(1))
+            out = submission.log_normal(meta(6, 4), meta(4), meta(1))
         elif name == "log_normal_mixture":
-            out = submission.log_normal_mixture(_meta(2, 6, 3), _meta(4, 3), _meta(4, 3))
+            out = submission.log_normal_mixture(meta(2, 6, 3), meta(4, 3), meta(4, 3))
         elif name == "kl_normal":
-            out = submission.kl_normal(_meta(6, 4), _meta(6, 4), _meta(4), _meta(4))
+            out = submission.kl_normal(meta(6, 4), meta(6, 4), meta(4), meta(4))
         elif name == "ssvae_loss":
             cls, enc, dec = build_ssvae(shapes)
             n_classes = shapes["cls_w2"][0]
             x_dim = shapes["cls_w1"][1]
-            out = submission.ssvae_loss(_meta(5, x_dim), _meta(3, x_dim),
-                                        _meta(3, dtype=torch.int64).clamp(0, n_classes - 1),
+            out = submission.ssvae_loss(meta(5, x_dim), meta(3, x_dim),
+                                        meta(3, dtype=torch.int64).clamp(0, n_classes - 1),
                                         cls, enc, dec, 1.0)
         else:
             enc, dec = build(shapes)
-            x = _meta(5, shapes["enc_w1"][1])
+            x = meta(5, shapes["enc_w1"][1])
             if name == "negative_elbo_bound":
                 out = submission.negative_elbo_bound(x, enc, dec)
             elif name == "negative_iwae_bound":
                 out = submission.negative_iwae_bound(x, enc, dec, 3)
             elif name == "gmvae_negative_elbo_bound":
                 z_dim = shapes["dec_w1"][1]
-                out = submission.gmvae_negative_elbo_bound(x, enc, dec, _meta(4, z_dim),
-                                                           _meta(4, z_dim))
+                out = submission.gmvae_negative_elbo_bound(x, enc, dec, meta(4, z_dim),
+                                                           meta(4, z_dim))
             else:
                 raise ValueError(f"meta_probe: unknown function {name!r}")
-    values = out if isinstance(out, (tuple, list)) else (out,)
-    return [[str(v.device.type), str(v.dtype).replace("torch.", "")]
-            if isinstance(v, torch.Tensor) else [type(v).__name__, ""] for v in values]
+    return devices_and_dtypes(out)

@@ -31,7 +31,7 @@ import math
 import submission
 import torch
 
-from coursekit.grading.harness_kit import Adam, one_thread
+from coursekit.grading.harness_kit import Adam, devices_and_dtypes, meta, one_thread
 from coursekit.grading.helper_swap import swap_helpers
 
 ALPHA_BOUND = 3.0
@@ -235,9 +235,6 @@ def train_maf(x_train, x_test, masks: list, blocks: int = 5, steps: int = 300,
 # --------------------------------------------------------------------------- any device
 
 
-def _meta(*shape, dtype=torch.float32):
-    return torch.empty(tuple(shape), dtype=dtype, device="meta")
-
 
 @one_thread
 def meta_probe(name: str, shapes=None, helpers=None) -> list:
@@ -248,15 +245,13 @@ def meta_probe(name: str, shapes=None, helpers=None) -> list:
     the networks' weights (the networks are built on ``meta`` too)."""
     with torch.no_grad():
         if name == "planar_flow":
-            out = _run(name, _meta(5, 3), {"u": _meta(3), "w": _meta(3), "b": _meta()})
+            out = _run(name, meta(5, 3), {"u": meta(3), "w": meta(3), "b": meta()})
         elif name == "planar_u_hat":
-            out = submission.planar_u_hat(_meta(3), _meta(3))
+            out = submission.planar_u_hat(meta(3), meta(3))
         elif name.startswith("affine_coupling"):
-            out = _run(name, _meta(5, shapes["w1"][1] + shapes["w2"][0] // 2), shapes)
+            out = _run(name, meta(5, shapes["w1"][1] + shapes["w2"][0] // 2), shapes)
         elif name.startswith("maf_"):
-            out = _run(name, _meta(5, shapes[0]["w0"][1]), shapes, helpers)
+            out = _run(name, meta(5, shapes[0]["w0"][1]), shapes, helpers)
         else:
-            out = _run(name, _meta(5, shapes["w0"][1]), shapes)
-    values = out if isinstance(out, (tuple, list)) else (out,)
-    return [[str(v.device.type), str(v.dtype).replace("torch.", "")]
-            if isinstance(v, torch.Tensor) else [type(v).__name__, ""] for v in values]
+            out = _run(name, meta(5, shapes["w0"][1]), shapes)
+    return devices_and_dtypes(out)
