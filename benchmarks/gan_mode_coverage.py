@@ -33,12 +33,14 @@ Usage::
 
     .venv/bin/python benchmarks/gan_mode_coverage.py                 # everything
     .venv/bin/python benchmarks/gan_mode_coverage.py --datasets ring8 --variants GAN+R1
+    .venv/bin/python benchmarks/gan_mode_coverage.py --variants GAN+R1 --r1 0.1  # gamma 0.1
     .venv/bin/python benchmarks/gan_mode_coverage.py --report        # table from the JSON
 
 Each finished run is added to ``results/gan_mode_coverage.json`` at once (runs of
 other variants, data sets and seeds are kept, so several processes can share the
-work) and seed 0's 2,500 samples go to ``<samples>/<variant>_<dataset>.npy``
-so the metric can be recomputed independently. ``--report`` writes
+work) and seed 0's 2,500 samples go to ``<samples>/<variant>_<dataset>.npy`` (the
+variant ``GAN+R1-gamma0.1`` for a gamma other than 1), so that the metric can be
+recomputed independently. ``--report`` writes
 ``results/gan_mode_coverage.md`` from the JSON and ``.png`` (the first seed's samples).
 """
 
@@ -98,6 +100,11 @@ def run(dataset: str, variant: str, seed: int, steps: int, r1: float) -> tuple[d
              "r1": r1 if setting["r1"] else 0.0, "modes": score.modes,
              "high_quality": score.high_quality, "reverse_kl": score.reverse_kl,
              "seconds": seconds, "counts": score.counts.tolist()}, samples.numpy())
+
+
+def sample_name(variant: str, r1: float) -> str:
+    """The samples' file stem: the variant, and gamma where it is not the default 1."""
+    return variant if r1 in (0.0, 1.0) else f"{variant}-gamma{r1:g}"
 
 
 def record(path: Path, row: dict) -> None:
@@ -175,9 +182,8 @@ def plot_samples(samples_dir: Path, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    found = [(v, d) for v in VARIANTS for d in MODE_COLLAPSE
-             if (samples_dir / f"{v}_{d}.npy").exists()]
-    variants = [v for v in VARIANTS if any(f[0] == v for f in found)]
+    stems = {f.stem.rsplit("_", 1)[0] for f in samples_dir.glob("*.npy")}
+    variants = sorted(stems, key=lambda s: (list(VARIANTS).index(s.split("-")[0]), s))
     if not variants:
         return
     fig, axes = plt.subplots(len(MODE_COLLAPSE), len(variants), squeeze=False,
@@ -222,7 +228,8 @@ def main() -> None:
                     record(args.json, row)
                     if seed == 0:  # the first seed of the protocol
                         args.samples.mkdir(parents=True, exist_ok=True)
-                        np.save(args.samples / f"{variant}_{dataset}.npy", samples)
+                        np.save(args.samples / f"{sample_name(variant, row['r1'])}_{dataset}.npy",
+                                samples)
                     print(f"{variant:8s} {dataset:6s} seed {seed}: {row['modes']} modes, "
                           f"{100 * row['high_quality']:.1f} % high quality, reverse KL "
                           f"{row['reverse_kl']:.3f}, {row['seconds']:.0f} s", flush=True)
