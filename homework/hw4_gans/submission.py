@@ -58,7 +58,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     Returns:
         0-dim tensor.
     """
-    raise NotImplementedError('F.softplus(-real_logits).mean() + ...')
+    raise NotImplementedError('two means of softplus terms, one over each batch')
 
 
 # --------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     Returns:
         0-dim tensor.
     """
-    ### HINT: F.softplus(-real_logits).mean() + ...
+    ### HINT: two means of softplus terms, one over each batch
     ### BEGIN SOLUTION
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     ### END SOLUTION
