@@ -67,8 +67,7 @@ def test_install_torch_runs_pip_with_the_cpu_index(course, monkeypatch, capsys):
     monkeypatch.setattr(course.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
     course.install_torch(Path("/venv/bin/python"))
     assert calls == [["/venv/bin/python", "-m", "pip", "install", "--disable-pip-version-check",
-                      "-q", "--no-compile", "torch", "--index-url",
-                      "https://download.pytorch.org/whl/cpu"]]
+                      "-q", "torch", "--index-url", "https://download.pytorch.org/whl/cpu"]]
     assert "installing PyTorch's CPU build" in capsys.readouterr().out
 
 
