@@ -163,7 +163,7 @@ def conditional_case(ctx, n_real: int, n_fake: int):
     return w, x_real, y_real.astype(np.int64), x_fake, y_fake.astype(np.int64)
 
 
-def compare_conditional(ctx, function: str, case, label: str) -> dict:
+def compare_conditional(ctx, function: str, case, label: str) -> tuple[dict, dict]:
     got = call(ctx, "harness:conditional", function, case[0], CLASSES, *case[1:],
                function=function, bound=True)
     want = ctx.reference("harness:conditional", function, case[0], CLASSES, *case[1:])
@@ -301,7 +301,8 @@ def wgan_case(ctx, n: int, d: int = 3):
             ctx.rng.normal(size=(n, d)), ctx.rng.uniform(0.05, 0.95, size=n))
 
 
-def compare_wgan(ctx, function: str, case, label: str, gp_weight: float = 10.0) -> dict:
+def compare_wgan(ctx, function: str, case, label: str,
+                 gp_weight: float = 10.0) -> tuple[dict, dict]:
     got = call(ctx, "harness:wgan", function, *case, gp_weight=gp_weight, function=function,
                bound=True)
     want = ctx.reference("harness:wgan", function, *case, gp_weight=gp_weight)
