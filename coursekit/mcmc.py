@@ -32,7 +32,7 @@ import torch
 from coursekit._validation import as_generator, check_count, check_number
 
 __all__ = ["MCMCResult", "metropolis_hastings", "langevin", "langevin_log_acceptance",
-           "grad_log_prob"]
+           "langevin_proposal_log_prob", "grad_log_prob"]
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]
 
@@ -139,8 +139,9 @@ def metropolis_hastings(log_prob: LogProb, x0: torch.Tensor, n_steps: int, step_
     return MCMCResult(torch.stack(kept), accepted / n_steps, x)
 
 
-def _langevin_log_q(y, x, grad_x, step_size):
-    """log N(y; x + h grad_x, 2h I), per chain."""
+def langevin_proposal_log_prob(y, x, grad_x, step_size):
+    r"""Langevin's proposal density :math:`\log\mathcal N(y;\,x + h\nabla\log p(x),\,2hI)`,
+    per chain: ``y, x, grad_x: (chains, d) -> (chains,)`` (MALA's and AIS's correction)."""
     d = x.shape[-1]
     diff = y - x - step_size * grad_x
     return -(diff ** 2).sum(-1) / (4 * step_size) - 0.5 * d * math.log(4 * math.pi * step_size)
@@ -159,8 +160,8 @@ def langevin_log_acceptance(log_prob: LogProb, x: torch.Tensor, y: torch.Tensor,
     step_size = check_number(step_size, "step_size", low=0.0, strict=True)
     lp_x, g_x = grad_log_prob(log_prob, _check_start(x))
     lp_y, g_y = grad_log_prob(log_prob, _check_start(y))
-    log_ratio = (lp_y + _langevin_log_q(x, y, g_y, step_size)
-                 - lp_x - _langevin_log_q(y, x, g_x, step_size))
+    log_ratio = (lp_y + langevin_proposal_log_prob(x, y, g_y, step_size)
+                 - lp_x - langevin_proposal_log_prob(y, x, g_x, step_size))
     return torch.clamp(log_ratio, max=0.0)
 
 
@@ -197,8 +198,8 @@ def langevin(log_prob: LogProb, x0: torch.Tensor, n_steps: int, step_size: float
                                                           dtype=x.dtype, device=x.device)
         lp_y, g_y = grad_log_prob(log_prob, y)
         if metropolis:
-            log_ratio = (lp_y + _langevin_log_q(x, y, g_y, step_size)
-                         - lp - _langevin_log_q(y, x, g, step_size))
+            log_ratio = (lp_y + langevin_proposal_log_prob(x, y, g_y, step_size)
+                         - lp - langevin_proposal_log_prob(y, x, g, step_size))
             u = torch.rand(x.shape[0], generator=gen, dtype=x.dtype, device=x.device)
             accept = torch.log(u) < log_ratio
         else:
