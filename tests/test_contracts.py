@@ -14,6 +14,7 @@ and density in coursekit. A new family gets all of them by adding one entry to a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import pytest
 import torch
 
 from coursekit import autoregressive as AR
+from coursekit import ebm as EBM
 from coursekit import flows as FL
 from coursekit import vae as V
 from coursekit.data import TOY2D, get_toy2d
@@ -84,6 +86,27 @@ def _ssvae_data():
     return _binary(6), _binary(4, seed=1), torch.tensor([0, 3, 9, 3])
 
 
+def _nce(model, x, y, log_noise):
+    """An energy model's loss: NCE of data ``x`` against noise ``y`` (it trains ``log_z``
+    too, so the gradient reaches every parameter)."""
+    return EBM.nce_loss(model.log_prob(x), log_noise(x), model.log_prob(y), log_noise(y))
+
+
+def _standard_normal_log_prob(x: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (x ** 2).sum(-1) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
+
+
+def _energy_case(build, data, log_noise, event: int) -> ModelCase:
+    """An energy model: NCE against ``log_noise``; ``sample`` is a short Langevin run."""
+    return ModelCase(build, data, lambda m, x, y: _nce(m, x, y, log_noise),
+                     lambda m, n: m.sample(n, n_steps=2, step_size=0.01, generator=0), (event,))
+
+
+def _pixels(n: int, seed: int = 0) -> torch.Tensor:
+    """8x8 images with pixels uniform in [0, 1], flat ``(n, 64)``."""
+    return torch.rand(n, 64, generator=torch.Generator().manual_seed(seed))
+
+
 MODELS = {
     "VAE-bernoulli": ModelCase(lambda: V.VAE(X_DIM, 3, hidden=(16,)), lambda: (_binary(8),),
                                lambda m, x: m.negative_elbo(x)[0], lambda m, n: m.sample(n),
@@ -123,6 +146,12 @@ MODELS = {
     "Glow": _flow_case(lambda: FL.Glow(X_DIM, layers=2, hidden=(16,))),
     "NSF": _flow_case(lambda: _perturbed(FL.NSF(X_DIM, layers=2, bins=4, hidden=(16,)))),
     "CNF": _flow_case(lambda: FL.CNF(X_DIM, hidden=(16,), steps=2)),
+    "EnergyMLP": _energy_case(lambda: EBM.EnergyMLP(X_DIM, hidden=(16,)),
+                              lambda: (_continuous(8), _continuous(16, seed=1)),
+                              _standard_normal_log_prob, X_DIM),
+    "DigitsEnergy": _energy_case(lambda: EBM.DigitsEnergy(channels=(4, 4, 4)),
+                                 lambda: (_pixels(8), _pixels(16, seed=1)),
+                                 lambda x: torch.zeros_like(x[:, 0]), 64),  # uniform noise
 }
 
 

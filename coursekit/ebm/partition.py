@@ -22,6 +22,7 @@ from collections.abc import Callable
 import torch
 
 from coursekit._validation import check_count, check_number
+from coursekit.ebm.sampling import _check_bounds
 from coursekit.mcmc import langevin_proposal_log_prob
 from coursekit.runtime import make_generator
 
@@ -70,6 +71,9 @@ class LogPartition(tuple):
 
     def __new__(cls, log_z: float, stderr: float):
         return super().__new__(cls, (log_z, stderr))
+
+    def __getnewargs__(self):  # pickle and copy call __new__ with these
+        return tuple(self)
 
     @property
     def log_z(self) -> float:
@@ -122,9 +126,7 @@ def estimate_log_partition(energy: Energy, dim: int, n_samples: int = 512, n_ste
     gen = make_generator(seed, device)
     mean = torch.as_tensor(init_mean, dtype=dtype, device=device).expand(dim)
     if bounds is not None:
-        low, high = (check_number(b, "bounds") for b in bounds)
-        if not low < high:
-            raise ValueError(f"bounds: expected low < high, got {bounds!r}")
+        low, high = _check_bounds(bounds)
         log_volume = dim * math.log(high - low)
 
     def log_q(x):

@@ -31,13 +31,25 @@ __all__ = ["ReplayBuffer", "energy_grad", "langevin_sample", "mala_sample"]
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _check_start(x0) -> torch.Tensor:
+def _check_start(x0, name: str = "x0") -> torch.Tensor:
     if not isinstance(x0, torch.Tensor) or x0.dim() != 2 or not x0.is_floating_point():
         shape = tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__
-        raise ValueError(f"x0: expected a floating tensor of shape (n, d), got {shape}")
+        raise ValueError(f"{name}: expected a floating tensor of shape (n, d), got {shape}")
     if not torch.isfinite(x0).all():
-        raise ValueError("x0: expected finite starting points")
+        raise ValueError(f"{name}: expected finite starting points")
     return x0.detach()
+
+
+def _check_bounds(bounds) -> tuple[float, float]:
+    """``(low, high)`` with ``low < high``, finite."""
+    try:
+        low, high = bounds
+    except (TypeError, ValueError):
+        raise TypeError(f"bounds: expected (low, high), got {bounds!r}") from None
+    low, high = check_number(low, "bounds"), check_number(high, "bounds")
+    if not low < high:
+        raise ValueError(f"bounds: expected low < high, got {bounds!r}")
+    return low, high
 
 
 def energy_grad(energy: Energy, x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +81,8 @@ def langevin_sample(energy: Energy, x0: torch.Tensor, n_steps: int, step_size: f
         noise_scale: :math:`\sigma \ge 0` (1: Langevin; 0: gradient descent).
         bounds: ``(low, high)`` to clip every coordinate to after each step (images), or
             ``None``.
-        generator: ``None``, a seed or a ``torch.Generator`` on ``x0``'s device.
+        generator: ``None``, a seed or a ``torch.Generator`` (one on another device than
+            ``x0`` draws the noise there and moves it).
         return_path: also return every state.
 
     Returns:
@@ -81,16 +94,15 @@ def langevin_sample(energy: Energy, x0: torch.Tensor, n_steps: int, step_size: f
     h = check_number(step_size, "step_size", low=0.0, strict=True)
     sigma = check_number(noise_scale, "noise_scale", low=0.0)
     if bounds is not None:
-        low, high = (check_number(b, "bounds") for b in bounds)
-        if not low < high:
-            raise ValueError(f"bounds: expected low < high, got {bounds!r}")
+        low, high = _check_bounds(bounds)
     gen = as_generator(generator, "generator", device=x.device)
     noise = sigma * math.sqrt(2 * h)
     path = [x] if return_path else None
     for _ in range(n_steps):
         x = x - h * energy_grad(energy, x)
         if noise > 0:
-            x = x + noise * torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+            x = x + noise * torch.randn(x.shape, generator=gen, dtype=x.dtype,
+                                        device=gen.device).to(x.device)
         if bounds is not None:
             x = x.clamp(low, high)
         if return_path:
@@ -131,7 +143,7 @@ class ReplayBuffer:
     """
 
     def __init__(self, states: torch.Tensor, reinit_prob: float = 0.05):
-        self.states = _check_start(states).clone()
+        self.states = _check_start(states, "states").clone()
         self.reinit_prob = check_number(reinit_prob, "reinit_prob", low=0.0, high=1.0)
 
     def __len__(self) -> int:

@@ -48,6 +48,17 @@ def _data(batch) -> torch.Tensor:
     return batch[0] if isinstance(batch, (list, tuple)) else batch
 
 
+def _noise_sample(noise, m: int, rng: torch.Generator | None) -> torch.Tensor:
+    """``noise.sample((m,))``, seeded from ``rng`` (a distribution's ``sample`` draws from
+    torch's global RNG, which is forked so that the caller's stream is left alone)."""
+    if rng is None:
+        return noise.sample((m,))
+    seed = int(torch.randint(2 ** 62, (), generator=rng, device=rng.device))
+    with torch.random.fork_rng(devices=[rng.device] if rng.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return noise.sample((m,))
+
+
 def ebm_step(model, optimizer, objective: str, *, n_langevin: int = 20,
              step_size: float = 0.01, noise_scale: float = 1.0, reinit_prob: float = 0.05,
              l2: float = 0.1, sigma: float = 0.1, n_projections: int = 1, noise=None,
@@ -55,9 +66,10 @@ def ebm_step(model, optimizer, objective: str, *, n_langevin: int = 20,
              rng: torch.Generator | None = None):
     """The step function ``(trainer, batch) -> {"loss": ...}`` for one of :data:`OBJECTIVES`.
 
-    The sampling objectives keep their chains in ``trainer.state["buffer"]`` (a
-    :class:`ReplayBuffer`; created on the first step) and log the mean energy of the data
-    (``e_data``) and of the samples (``e_model``) besides the loss. ``nce`` needs
+    ``pcd`` and ``replay`` keep their chains in ``trainer.state["buffer"]`` (a
+    :class:`ReplayBuffer`; created on the first step; ``cd`` starts from the batch and
+    keeps none); the sampling objectives log the mean energy of the data (``e_data``) and
+    of the samples (``e_model``) besides the loss. ``nce`` needs
     ``noise``, a distribution with ``sample`` and ``log_prob``.
     """
     check_choice(objective, "objective", OBJECTIVES)
@@ -101,7 +113,7 @@ def ebm_step(model, optimizer, objective: str, *, n_langevin: int = 20,
         elif objective == "dsm":
             loss = dsm_loss(model.energy, x, sigma, generator=rng)
         else:
-            y = noise.sample((noise_ratio * len(x),)).to(x)
+            y = _noise_sample(noise, noise_ratio * len(x), rng).to(x)
             loss = nce_loss(model.log_prob(x), noise.log_prob(x), model.log_prob(y),
                             noise.log_prob(y))
         optimizer_step(optimizer, loss, clip_grad_norm=clip_grad_norm)
@@ -115,8 +127,9 @@ def train_ebm(model, data, *, objective: str = "replay", steps: int = 2000,
               n_langevin: int = 20, step_size: float = 0.01, noise_scale: float = 1.0,
               reinit_prob: float = 0.05, l2: float = 0.1, sigma: float = 0.1,
               n_projections: int = 1, noise=None, noise_ratio: int = 1,
-              clip_grad_norm: float | None = None, seed: int | None = 0, evaluate=None,
-              evaluate_every: int = 100, progress: bool = True, desc: str = "EBM") -> Trainer:
+              clip_grad_norm: float | None = None, cosine_decay: bool = False,
+              seed: int | None = 0, evaluate=None, evaluate_every: int = 100,
+              progress: bool = True, desc: str = "EBM") -> Trainer:
     r"""Train ``model`` (an :class:`~coursekit.ebm.EnergyModel`) on ``data`` with ``objective``.
 
     Args:
@@ -131,6 +144,7 @@ def train_ebm(model, data, *, objective: str = "replay", steps: int = 2000,
         noise, noise_ratio: ``nce``'s noise distribution (default: :func:`fitted_gaussian`
             of the data) and noise points per data point.
         lr, betas, clip_grad_norm: Adam and optional gradient clipping.
+        cosine_decay: decay the learning rate to 0 along a cosine over ``steps``.
         seed: seeds the shuffling, the chains and the noise (``None``: the global RNG).
         evaluate, evaluate_every: ``(trainer) -> {"name": value}``, logged in
             ``trainer.history.val`` every ``evaluate_every`` steps.
@@ -154,9 +168,13 @@ def train_ebm(model, data, *, objective: str = "replay", steps: int = 2000,
                     noise_scale=noise_scale, reinit_prob=reinit_prob, l2=l2, sigma=sigma,
                     n_projections=n_projections, noise=noise, noise_ratio=noise_ratio,
                     clip_grad_norm=clip_grad_norm, rng=rng)
+    steps = check_count(steps, "steps")
+    schedulers = ({"model": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)}
+                  if cosine_decay else None)
     trainer = Trainer(step, data, models={"model": model}, optimizers={"model": optimizer},
-                      batch_size=batch_size, seed=seed, progress=progress, desc=desc)
+                      schedulers=schedulers, schedule_every="step", batch_size=batch_size,
+                      seed=seed, progress=progress, desc=desc)
     if evaluate is not None:
         trainer.every(check_count(evaluate_every, "evaluate_every"), evaluate)
-    trainer.run(steps=check_count(steps, "steps"))
+    trainer.run(steps=steps)
     return trainer
