@@ -1,8 +1,9 @@
 """Which notebooks the browser tests open, and where the test server serves them.
 
 The server's root is a temporary copy (see conftest.py): ``lectures/`` is
-copied to ``<root>/lectures/`` and ``tests/browser/fixtures/`` to
-``<root>/browser-fixtures/``.
+copied to ``<root>/lectures/``, ``benchmarks/results/`` (the recorded results some
+lectures read as ``../benchmarks/results``) to ``<root>/benchmarks/results/`` and
+``tests/browser/fixtures/`` to ``<root>/browser-fixtures/``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LECTURES = ROOT / "lectures"
+RESULTS = ROOT / "benchmarks" / "results"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE_PREFIX = "browser-fixtures"
 

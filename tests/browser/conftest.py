@@ -121,6 +121,8 @@ def lab_server(browser_available, tmp_path_factory):
     ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
     if catalog.LECTURES.is_dir():
         shutil.copytree(catalog.LECTURES, root / "lectures", ignore=ignore)
+    if catalog.RESULTS.is_dir():  # recorded benchmark results the lectures read
+        shutil.copytree(catalog.RESULTS, root / "benchmarks" / "results", ignore=ignore)
     shutil.copytree(catalog.FIXTURES, root / catalog.FIXTURE_PREFIX, ignore=ignore)
     _write_lab_settings(base / "settings")
 
