@@ -134,6 +134,13 @@ class App:
         widget.on_click(lambda _: on_click())
         return self._add_control(name, widget)
 
+    def _click(self, action) -> None:
+        """What a button does: ``action()`` (a plain method that changes the app's
+        state), then a redraw if the app is shown."""
+        action()
+        if self._box is not None:
+            self.refresh()
+
     # -- logic (override) -------------------------------------------------
     def update(self, **params) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -225,11 +225,6 @@ class ContrastiveDivergenceStepper(App):
             torch.set_num_threads(threads)
         return self.snapshot()
 
-    def _click(self, action) -> None:
-        action()
-        if self._box is not None:
-            self.refresh()
-
     # -- what the figure shows ------------------------------------------------------
     def grid(self) -> tuple[np.ndarray, np.ndarray, float]:
         """``(axis, cell)``: the midpoints of ``resolution`` cells along each axis of the box

@@ -225,11 +225,6 @@ class GANTrainingStepper(App):
             torch.set_num_threads(threads)
         return self.snapshot()
 
-    def _click(self, action) -> None:
-        action()
-        if self._box is not None:
-            self.refresh()
-
     # -- what the figure shows ------------------------------------------------------
     @torch.no_grad()
     def samples(self) -> torch.Tensor:
