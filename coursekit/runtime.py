@@ -11,6 +11,7 @@ course's 3-minute CPU budget while a GPU automatically gets bigger settings.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
@@ -118,6 +119,19 @@ def seed_everything(seed: int) -> int:
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return seed
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Within the block torch uses one thread (the count is restored afterwards): small
+    networks run fastest that way, and work that shares a busy CPU (a widget's redraw,
+    parallel graders) does not fight over the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def budget(cpu, gpu=None, device: str | torch.device | None = "auto"):

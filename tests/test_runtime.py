@@ -115,3 +115,19 @@ def test_module_dtype_device_is_the_first_floating_tensor_else_the_default():
     assert module_dtype_device(holder) == (torch.float16, torch.device("cpu"))
     assert module_dtype_device(nn.Module(), "meta") == (torch.get_default_dtype(),
                                                         torch.device("meta"))
+
+
+def test_one_torch_thread_sets_one_thread_and_restores_the_count_even_on_error():
+    from coursekit.runtime import one_torch_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_torch_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="inside"), one_torch_thread():
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -23,6 +23,8 @@ import functools
 
 import torch
 
+from coursekit.runtime import one_torch_thread
+
 
 def one_thread(func):
     """Run ``func`` with one torch thread (then restore the count): tiny networks are
@@ -31,12 +33,8 @@ def one_thread(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             return func(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
 
     return wrapper
 

@@ -39,6 +39,7 @@ import torch
 from coursekit._validation import check_choice, check_count, check_number
 from coursekit.data.toy2d import get_toy2d
 from coursekit.ebm import EnergyMLP, ReplayBuffer, cd_loss, grid_log_partition, langevin_sample
+from coursekit.runtime import one_torch_thread
 from coursekit.train import optimizer_step
 from coursekit.widgets.base import App
 
@@ -216,13 +217,9 @@ class ContrastiveDivergenceStepper(App):
         """``n`` updates, on one torch thread (restored afterwards: the network is too small
         to gain from more); returns the figure's data."""
         n = check_count(n, "n")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             for _ in range(n):
                 self._update()
-        finally:
-            torch.set_num_threads(threads)
         return self.snapshot()
 
     # -- what the figure shows ------------------------------------------------------
@@ -236,9 +233,7 @@ class ContrastiveDivergenceStepper(App):
     @torch.no_grad()
     def snapshot(self) -> dict:
         """The figure's data for the current network (see the class doc)."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             axis, cell = self.grid()
             t = torch.as_tensor(axis, dtype=torch.float32)
             gy, gx = torch.meshgrid(t, t, indexing="ij")
@@ -248,8 +243,6 @@ class ContrastiveDivergenceStepper(App):
             log_z = grid_log_partition(self.model.energy, extent=self.extent,
                                        resolution=self.z_resolution)
             nll = float(self.model.energy(self.test).double().mean()) + log_z
-        finally:
-            torch.set_num_threads(threads)
         samples = (self.last_batch["samples"].numpy() if self.last_batch is not None
                    else np.zeros((0, 2), dtype=np.float32))
         dist = get_toy2d(self.dataset)

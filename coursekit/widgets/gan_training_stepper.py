@@ -39,6 +39,7 @@ from coursekit.gan import (
     gradient_penalty,
 )
 from coursekit.metrics import mode_coverage
+from coursekit.runtime import one_torch_thread
 from coursekit.train import optimizer_step
 from coursekit.widgets.base import App
 
@@ -214,15 +215,11 @@ class GANTrainingStepper(App):
         thread (restored afterwards): these networks are too small to gain from more,
         and on a busy machine extra threads make a click take seconds."""
         n = check_count(n, "n")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # the tiny networks run fastest on one thread
-        try:
+        with one_torch_thread():  # the tiny networks run fastest on one thread
             for _ in range(n):
                 self._critic_update()
                 if self.critic_steps % self.n_critic == 0:
                     self._generator_update()
-        finally:
-            torch.set_num_threads(threads)
         return self.snapshot()
 
     # -- what the figure shows ------------------------------------------------------

@@ -38,6 +38,7 @@ from coursekit._validation import check_choice, check_count, check_number
 from coursekit.data.toy2d import get_toy2d, mode_centres
 from coursekit.ebm import langevin_sample
 from coursekit.mcmc import langevin
+from coursekit.runtime import one_torch_thread
 from coursekit.widgets.base import App
 
 STEP_SIZES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -276,13 +277,9 @@ class LangevinExplorer(App):
     def update(self, dataset: str = "8gaussians", start: str = "uniform",
                step_size: float = 0.01, n_steps: int = 200, noise: float = 1.0,
                sampler: str = "ULA") -> dict:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # 500 particles in 2-D: one thread is fastest
-        try:
+        with one_torch_thread():  # 500 particles in 2-D: one thread is fastest
             path, acceptance = self.run_chains(dataset, start, step_size, n_steps, noise,
                                                sampler)
-        finally:
-            torch.set_num_threads(threads)
         land = _landscape(dataset)
         ref = _reference(dataset, self.seed, self.n_ref, self.n_particles)
         x = path[-1]
