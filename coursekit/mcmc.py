@@ -72,13 +72,16 @@ def _check_start(x0) -> torch.Tensor:
     return x0.detach().clone()
 
 
-def _eval(log_prob: LogProb, x: torch.Tensor) -> torch.Tensor:
-    lp = log_prob(x)
-    if not isinstance(lp, torch.Tensor) or lp.shape != x.shape[:1]:
-        shape = tuple(lp.shape) if isinstance(lp, torch.Tensor) else type(lp).__name__
-        raise ValueError(f"log_prob: expected a tensor of shape ({x.shape[0]},) for a batch "
+def batch_values(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                 name: str = "log_prob") -> torch.Tensor:
+    """``fn(x)`` for a batch ``x: (n, d)``, checked to be one number per row, ``(n,)``
+    (a log-density here, an energy in :mod:`coursekit.ebm`); the error names ``name``."""
+    values = fn(x)
+    if not isinstance(values, torch.Tensor) or values.shape != x.shape[:1]:
+        shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+        raise ValueError(f"{name}: expected a tensor of shape ({x.shape[0]},) for a batch "
                          f"of shape {tuple(x.shape)}, got {shape}")
-    return lp
+    return values
 
 
 def grad_log_prob(log_prob: LogProb, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +91,7 @@ def grad_log_prob(log_prob: LogProb, x: torch.Tensor) -> tuple[torch.Tensor, tor
     """
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
-        lp = _eval(log_prob, xg)
+        lp = batch_values(log_prob, xg)
         (grad,) = torch.autograd.grad(lp.sum(), xg)
     return lp.detach(), grad.detach()
 
@@ -122,13 +125,13 @@ def metropolis_hastings(log_prob: LogProb, x0: torch.Tensor, n_steps: int, step_
     """
     x, n_steps, step_size, thin, gen = _common(x0, n_steps, step_size, thin, generator)
     with torch.no_grad():
-        lp = _eval(log_prob, x)
+        lp = batch_values(log_prob, x)
         accepted = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         kept = []
         for t in range(n_steps):
             y = x + step_size * torch.randn(x.shape, generator=gen, dtype=x.dtype,
                                             device=x.device)
-            lp_y = _eval(log_prob, y)
+            lp_y = batch_values(log_prob, y)
             u = torch.rand(x.shape[0], generator=gen, dtype=x.dtype, device=x.device)
             accept = torch.log(u) < lp_y - lp
             x = torch.where(accept[:, None], y, x)

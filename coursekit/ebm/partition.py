@@ -23,21 +23,12 @@ import torch
 
 from coursekit._validation import check_count, check_number
 from coursekit.ebm.sampling import _check_bounds
-from coursekit.mcmc import langevin_proposal_log_prob
+from coursekit.mcmc import batch_values, langevin_proposal_log_prob
 from coursekit.runtime import make_generator
 
 __all__ = ["LogPartition", "estimate_log_partition", "grid_log_partition"]
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _energy_values(energy: Energy, x: torch.Tensor) -> torch.Tensor:
-    e = energy(x)
-    if not isinstance(e, torch.Tensor) or e.shape != x.shape[:1]:
-        shape = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
-        raise ValueError(f"energy: expected a tensor of shape ({x.shape[0]},) for a batch "
-                         f"of shape {tuple(x.shape)}, got {shape}")
-    return e
 
 
 @torch.no_grad()
@@ -59,7 +50,7 @@ def grid_log_partition(energy: Energy, extent: float = 4.0, resolution: int = 30
     axis = torch.linspace(-extent + h / 2, extent - h / 2, resolution, dtype=dtype,
                           device=device)
     points = (torch.cartesian_prod(axis, axis) if dim == 2 else axis[:, None])
-    log_terms = torch.cat([-_energy_values(energy, part).to(dtype)
+    log_terms = torch.cat([-batch_values(energy, part, "energy").to(dtype)
                            for part in points.split(check_count(chunk, "chunk"))])
     return float(torch.logsumexp(log_terms, 0)) + dim * math.log(h)
 
@@ -138,7 +129,7 @@ def estimate_log_partition(energy: Energy, dim: int, n_samples: int = 512, n_ste
     def log_f(x, beta):  # and its gradient
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
-            value = (1 - beta) * log_q(xg) - beta * _energy_values(energy, xg).to(dtype)
+            value = (1 - beta) * log_q(xg) - beta * batch_values(energy, xg, "energy").to(dtype)
             (grad,) = torch.autograd.grad(value.sum(), xg)
         return value.detach(), grad
 
@@ -151,7 +142,7 @@ def estimate_log_partition(energy: Energy, dim: int, n_samples: int = 512, n_ste
     for t in range(1, n_steps + 1):
         beta = float(betas[t])
         with torch.no_grad():
-            gap = -_energy_values(energy, x).to(dtype) - log_q(x)
+            gap = -batch_values(energy, x, "energy").to(dtype) - log_q(x)
         log_w += (beta - float(betas[t - 1])) * gap.double()
         lp, g = log_f(x, beta)
         y = x + h * g + math.sqrt(2 * h) * torch.randn(x.shape, generator=gen, dtype=dtype,

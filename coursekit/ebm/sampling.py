@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 
 from coursekit._validation import as_generator, check_count, check_number
-from coursekit.mcmc import langevin
+from coursekit.mcmc import batch_values, langevin
 
 __all__ = ["ReplayBuffer", "energy_grad", "langevin_sample", "mala_sample"]
 
@@ -57,12 +57,7 @@ def energy_grad(energy: Energy, x: torch.Tensor) -> torch.Tensor:
     gradient of the sum is each row's own gradient); the score is its negative."""
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
-        e = energy(xg)
-        if not isinstance(e, torch.Tensor) or e.shape != x.shape[:1]:
-            shape = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
-            raise ValueError(f"energy: expected a tensor of shape ({x.shape[0]},) for a batch "
-                             f"of shape {tuple(x.shape)}, got {shape}")
-        (grad,) = torch.autograd.grad(e.sum(), xg)
+        (grad,) = torch.autograd.grad(batch_values(energy, xg, "energy").sum(), xg)
     return grad
 
 
